@@ -1,0 +1,41 @@
+"""CFPC control algorithms in torch, batched over environments. Knows nothing of Gymnasium or MuJoCo."""
+
+from .basis import BASES, AlphaBasis, Basis, RaisedCosineBasis, TappedDelayLine
+from .cfpc import CFPC
+from .feedback import PID
+from .feedforward import FeedForward
+from .forward_models import (
+    EligibilityFilter,
+    ForwardModel,
+    closed_loop,
+    identify_arx,
+    identify_fir,
+    identity,
+    pure_delay,
+    variance_accounted_for,
+)
+from .rules import RULE_NAMES, LearningRule, make_rule
+from .types import Controller
+
+__all__ = [
+    "BASES",
+    "CFPC",
+    "PID",
+    "RULE_NAMES",
+    "AlphaBasis",
+    "Basis",
+    "Controller",
+    "EligibilityFilter",
+    "FeedForward",
+    "ForwardModel",
+    "LearningRule",
+    "RaisedCosineBasis",
+    "TappedDelayLine",
+    "closed_loop",
+    "identify_arx",
+    "identify_fir",
+    "identity",
+    "make_rule",
+    "pure_delay",
+    "variance_accounted_for",
+]

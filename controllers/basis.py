@@ -1,0 +1,172 @@
+"""Temporal bases (the granular layer): filter banks stepped online from cue signals.
+
+Each basis maps cues (B, M) to features phi (B, M * K), channel-major (all K features of cue 0,
+then cue 1, ...), at O(M K) cost per step. Feature values are O(1) so learning rates transfer.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from .types import zero_where
+
+
+class Basis(nn.Module):
+    """Common shape: ``size`` features per cue channel; ``features = cues * size``."""
+
+    def __init__(self, cues: int, size: int, dt: float, batch_size: int):
+        super().__init__()
+        if size < 1:
+            raise ValueError(f"basis size must be >= 1, got {size}")
+        if dt <= 0:
+            raise ValueError(f"dt must be > 0, got {dt}")
+        self.cues, self.size, self.dt, self.batch_size = cues, size, dt, batch_size
+
+    @property
+    def features(self) -> int:
+        return self.cues * self.size
+
+    def step(self, cue: torch.Tensor) -> torch.Tensor:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def reset(self, mask: torch.Tensor | None = None) -> None:
+        for state in self.buffers():
+            if state.dim() and state.shape[0] == self.batch_size:
+                zero_where(state, mask)
+
+
+class AlphaBasis(Basis):
+    """Double-exponential kernels exp(-t/tau) - exp(-t/(ratio tau)), tau log-spaced, peak 1.
+
+    Each kernel is the difference of two exactly discretised first-order low-pass filters of the
+    cue, so a cue pulse produces a family of bumps peaking at increasing delays.
+    """
+
+    def __init__(
+        self,
+        cues: int,
+        size: int,
+        dt: float,
+        *,
+        min_time_constant: float = 0.02,
+        max_time_constant: float = 1.0,
+        ratio: float = 0.5,
+        batch_size: int = 1,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ):
+        super().__init__(cues, size, dt, batch_size)
+        if not 0 < min_time_constant <= max_time_constant:
+            raise ValueError("need 0 < min_time_constant <= max_time_constant")
+        if not 0 < ratio < 1:
+            raise ValueError(f"ratio must be in (0, 1), got {ratio}")
+        slow = np.geomspace(min_time_constant, max_time_constant, size)
+        fast = ratio * slow
+        slow_decay, fast_decay = np.exp(-dt / slow), np.exp(-dt / fast)
+        # Peak of the discrete impulse response of slow - fast filter, found numerically.
+        k = np.arange(int(np.ceil(10 * max_time_constant / dt)) + 2)[:, None]
+        peak = (slow_decay**k - fast_decay**k).max(axis=0)
+        kw = {"device": device, "dtype": dtype}
+        self.register_buffer("slow_decay", torch.as_tensor(slow_decay).to(**kw))
+        self.register_buffer("fast_decay", torch.as_tensor(fast_decay).to(**kw))
+        self.register_buffer("gain", torch.as_tensor(1.0 / peak).to(**kw))
+        self.register_buffer("slow", torch.zeros(batch_size, cues, size, **kw))
+        self.register_buffer("fast", torch.zeros(batch_size, cues, size, **kw))
+
+    def step(self, cue: torch.Tensor) -> torch.Tensor:
+        drive = cue.unsqueeze(-1)
+        self.slow.mul_(self.slow_decay).add_(drive)
+        self.fast.mul_(self.fast_decay).add_(drive)
+        return ((self.slow - self.fast) * self.gain).reshape(cue.shape[0], -1)
+
+
+class RaisedCosineBasis(Basis):
+    """Raised-cosine bumps in time since the last cue onset (rising edge through 0.5).
+
+    Bump j: 0.5 (1 + cos(pi (t - c_j) / h)) for |t - c_j| < h, centres c_j evenly spaced over
+    [start, start + span], half-width h = overlap * spacing. With overlap 1 the bumps sum to 1.
+    Features are 0 before the first onset.
+    """
+
+    def __init__(
+        self,
+        cues: int,
+        size: int,
+        dt: float,
+        *,
+        start: float = 0.0,
+        span: float = 1.0,
+        overlap: float = 2.0,
+        batch_size: int = 1,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ):
+        super().__init__(cues, size, dt, batch_size)
+        if span <= 0 or overlap <= 0:
+            raise ValueError(f"span and overlap must be > 0, got span={span}, overlap={overlap}")
+        spacing = span / max(size - 1, 1)
+        kw = {"device": device, "dtype": dtype}
+        self.half_width = overlap * spacing
+        self.register_buffer("centres", torch.linspace(start, start + span, size, **kw))
+        self.register_buffer("elapsed", torch.full((batch_size, cues), math.inf, **kw))
+        self.register_buffer("previous_cue", torch.zeros(batch_size, cues, **kw))
+
+    def reset(self, mask: torch.Tensor | None = None) -> None:
+        never = torch.ones(self.batch_size, dtype=torch.bool, device=self.elapsed.device)
+        rows = never if mask is None else mask
+        self.elapsed.masked_fill_(rows[:, None], math.inf)
+        self.previous_cue.masked_fill_(rows[:, None], 0.0)
+
+    def step(self, cue: torch.Tensor) -> torch.Tensor:
+        onset = (cue >= 0.5) & (self.previous_cue < 0.5)
+        self.elapsed.copy_(torch.where(onset, torch.zeros_like(self.elapsed), self.elapsed + self.dt))
+        self.previous_cue.copy_(cue)
+        distance = (self.elapsed.unsqueeze(-1) - self.centres) / self.half_width
+        bumps = 0.5 * (1 + torch.cos(math.pi * distance.clamp(-1, 1)))
+        return bumps.reshape(cue.shape[0], -1)
+
+
+class TappedDelayLine(Basis):
+    """The cue and its delayed copies: feature j is cue[k - j * stride]."""
+
+    def __init__(
+        self,
+        cues: int,
+        size: int,
+        dt: float,
+        *,
+        stride: int = 1,
+        batch_size: int = 1,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ):
+        super().__init__(cues, size, dt, batch_size)
+        if stride < 1:
+            raise ValueError(f"stride must be >= 1, got {stride}")
+        self.stride = stride
+        self.length = (size - 1) * stride + 1
+        self.register_buffer("history", torch.zeros(batch_size, cues, self.length, device=device, dtype=dtype))
+        self.register_buffer("taps", torch.arange(0, self.length, stride, device=device))
+        self._head = 0
+
+    def reset(self, mask: torch.Tensor | None = None) -> None:
+        zero_where(self.history, mask)
+
+    def step(self, cue: torch.Tensor) -> torch.Tensor:
+        self._head = (self._head + 1) % self.length
+        self.history[:, :, self._head] = cue
+        index = (self._head - self.taps) % self.length
+        return self.history[:, :, index].reshape(cue.shape[0], -1)
+
+    def get_extra_state(self) -> int:  # the ring-buffer head travels with state_dict()
+        return self._head
+
+    def set_extra_state(self, state: int) -> None:
+        self._head = int(state)
+
+
+BASES = {"alpha": AlphaBasis, "raised_cosine": RaisedCosineBasis, "delay_line": TappedDelayLine}

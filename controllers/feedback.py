@@ -1,0 +1,88 @@
+"""Feedback controller: a discrete PID, batched over environments, one gain set per DOF.
+
+Discretisation (the one ``transfer_function`` returns exactly):
+    integral[k]   = integral[k-1] + dt * e[k]                         (backward rectangle)
+    derivative[k] = (tau * derivative[k-1] + kd * (e[k] - e[k-1])) / (tau + dt)   (filtered)
+    u[k]          = clip(kp e[k] + ki integral[k] + derivative[k] + feedforward, limits)
+Anti-windup by conditional integration: the integral holds while the output saturates and the
+error pushes further into saturation.
+"""
+
+from __future__ import annotations
+
+import control
+import torch
+from torch import nn
+
+from .types import TensorLike, per_dof, zero_where
+
+
+class PID(nn.Module):
+    def __init__(
+        self,
+        kp: TensorLike,
+        ki: TensorLike = 0.0,
+        kd: TensorLike = 0.0,
+        *,
+        dt: float,
+        derivative_time_constant: float = 0.01,
+        output_limit: TensorLike | None = None,
+        batch_size: int = 1,
+        dofs: int = 1,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ):
+        super().__init__()
+        if dt <= 0:
+            raise ValueError(f"dt must be > 0, got {dt}")
+        if derivative_time_constant < 0:
+            raise ValueError(f"derivative_time_constant must be >= 0, got {derivative_time_constant}")
+        self.batch_size, self.dofs, self.dt = batch_size, dofs, dt
+        self.derivative_time_constant = derivative_time_constant
+        kw = {"device": device, "dtype": dtype}
+        self.register_buffer("kp", per_dof(kp, dofs, "kp").to(**kw))
+        self.register_buffer("ki", per_dof(ki, dofs, "ki").to(**kw))
+        self.register_buffer("kd", per_dof(kd, dofs, "kd").to(**kw))
+        limit = per_dof(float("inf") if output_limit is None else output_limit, dofs, "output_limit")
+        if (limit <= 0).any():
+            raise ValueError(f"output_limit must be > 0, got {limit.tolist()}")
+        self.register_buffer("limit", limit.to(**kw))
+        self.register_buffer("integral", torch.zeros(batch_size, dofs, **kw))
+        self.register_buffer("derivative", torch.zeros(batch_size, dofs, **kw))
+        self.register_buffer("previous_error", torch.zeros(batch_size, dofs, **kw))
+        tau = derivative_time_constant
+        self._derivative_decay = tau / (tau + dt)
+        self._derivative_gain = 1.0 / (tau + dt)
+
+    def reset(self, mask: torch.Tensor | None = None) -> None:
+        for state in (self.integral, self.derivative, self.previous_error):
+            zero_where(state, mask)
+
+    def step(self, error: torch.Tensor, feedforward: torch.Tensor | None = None) -> torch.Tensor:
+        """Command for this step's error (B, D); ``feedforward`` is added before saturation."""
+        derivative = self._derivative_decay * self.derivative + self._derivative_gain * self.kd * (
+            error - self.previous_error
+        )
+        integral = self.integral + self.dt * error
+        raw = self.kp * error + self.ki * integral + derivative
+        if feedforward is not None:
+            raw = raw + feedforward
+        command = torch.maximum(torch.minimum(raw, self.limit), -self.limit)
+        winding_up = (raw != command) & (torch.sign(error) == torch.sign(raw))
+        self.integral.copy_(torch.where(winding_up, self.integral, integral))
+        self.derivative.copy_(derivative)
+        self.previous_error.copy_(error)
+        return command
+
+    def transfer_function(self, dof: int = 0) -> control.TransferFunction:
+        """The exact discrete transfer function C(z) from error to command of one DOF (no limits)."""
+        kp, ki, kd = (float(g[dof]) for g in (self.kp, self.ki, self.kd))
+        dt, tau = self.dt, self.derivative_time_constant
+        z = control.tf("z", dt=dt)
+        controller = control.tf([kp], [1], dt=dt)
+        # Zero gains add no term: a 0 * z / (z - 1) term would leave a hidden pole at z = 1.
+        if ki:
+            controller = controller + ki * dt * z / (z - 1)
+        if kd:
+            controller = controller + kd * (z - 1) / ((tau + dt) * z - tau)
+        return controller

@@ -1,0 +1,36 @@
+"""The adaptive feed-forward module (Purkinje cells -> deep nuclei): o = W phi."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class FeedForward(nn.Module):
+    """Linear readout of the basis. Weights per env (B, D, F), or one learner shared by the batch.
+
+    A shared learner applies the batch-mean update, so its step size does not depend on B.
+    """
+
+    def __init__(
+        self,
+        dofs: int,
+        features: int,
+        *,
+        batch_size: int = 1,
+        shared: bool = False,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ):
+        super().__init__()
+        self.shared = shared
+        rows = 1 if shared else batch_size
+        self.register_buffer("weights", torch.zeros(rows, dofs, features, device=device, dtype=dtype))
+
+    def forward(self, phi: torch.Tensor) -> torch.Tensor:
+        """(B, F) -> (B, D)."""
+        return torch.einsum("bdf,bf->bd", self.weights.expand(phi.shape[0], -1, -1), phi)
+
+    def learn(self, delta: torch.Tensor) -> None:
+        """Add a weight change (B, D, F)."""
+        self.weights.add_(delta.mean(0, keepdim=True) if self.shared else delta)

@@ -1,0 +1,253 @@
+"""Forward models of the closed loop: the filter T-hat that turns basis signals into eligibility traces.
+
+A ``ForwardModel`` is a discrete linear state-space system (A, B, C, D) from the feed-forward
+output o (D inputs) to the sensed output (D outputs). Where it comes from:
+
+- ``closed_loop``: analytic, from a continuous plant (zero-order hold via python-control), the
+  PID's exact discrete transfer function and pure delays in whole steps;
+- ``identify_fir`` / ``identify_arx``: least squares on a probing run that injected o and
+  recorded the sensed output;
+- ``pure_delay`` and ``identity``: the traces of the ``delayed`` and ``lms`` rules.
+
+``EligibilityFilter`` runs a model online over every basis signal, batched (torch).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import control
+import numpy as np
+import torch
+from torch import nn
+
+from .types import zero_where
+
+
+@dataclass(frozen=True)
+class ForwardModel:
+    a: np.ndarray  # (n, n)
+    b: np.ndarray  # (n, D_in)
+    c: np.ndarray  # (D_out, n)
+    d: np.ndarray  # (D_out, D_in)
+    dt: float
+
+    @classmethod
+    def from_system(cls, system: control.LTI) -> ForwardModel:
+        ss = control.ss(system)
+        if not ss.isdtime(strict=True):
+            raise ValueError("a forward model must be a discrete-time system")
+        return cls(*(np.asarray(m, dtype=np.float64) for m in (ss.A, ss.B, ss.C, ss.D)), dt=float(ss.dt))
+
+    def to_system(self) -> control.StateSpace:
+        return control.ss(self.a, self.b, self.c, self.d, self.dt)
+
+    @property
+    def order(self) -> int:
+        return self.a.shape[0]
+
+    @property
+    def inputs(self) -> int:
+        return self.b.shape[1]
+
+    @property
+    def outputs(self) -> int:
+        return self.c.shape[0]
+
+    def scaled(self, gain: float) -> ForwardModel:
+        """The same dynamics with its gain multiplied: a deliberately wrong model, for robustness."""
+        return ForwardModel(self.a, self.b, self.c * gain, self.d * gain, self.dt)
+
+    def simulate(self, inputs: np.ndarray) -> np.ndarray:
+        """Response (N, D_out) to an input sequence (N, D_in) from rest."""
+        state = np.zeros(self.order)
+        outputs = np.empty((len(inputs), self.outputs))
+        for k, u in enumerate(np.asarray(inputs, dtype=np.float64)):
+            outputs[k] = self.c @ state + self.d @ u
+            state = self.a @ state + self.b @ u
+        return outputs
+
+    def impulse_response(self, steps: int) -> np.ndarray:
+        """Markov parameters h[k] (steps, D_out, D_in)."""
+        h = np.empty((steps, self.outputs, self.inputs))
+        h[0] = self.d
+        power_b = self.b
+        for k in range(1, steps):
+            h[k] = self.c @ power_b
+            power_b = self.a @ power_b
+        return h
+
+    def is_stable(self) -> bool:
+        return self.order == 0 or bool(np.max(np.abs(np.linalg.eigvals(self.a))) < 1.0)
+
+
+def identity(dofs: int, dt: float) -> ForwardModel:
+    """T-hat = I: the trace is the basis signal itself (the LMS rule)."""
+    return ForwardModel(np.zeros((0, 0)), np.zeros((0, dofs)), np.zeros((dofs, 0)), np.eye(dofs), dt)
+
+
+def delay_system(steps: int, dofs: int, dt: float) -> control.StateSpace:
+    """z^-steps on every DOF, as a discrete state space (a shift register)."""
+    if steps < 0:
+        raise ValueError(f"delay steps must be >= 0, got {steps}")
+    if steps == 0:
+        return control.ss([], [], [], np.eye(dofs), dt)
+    single = control.tf([1], [1] + [0] * steps, dt)
+    return control.ss(control.append(*[single] * dofs)) if dofs > 1 else control.ss(single)
+
+
+def pure_delay(steps: int, dofs: int, dt: float) -> ForwardModel:
+    """T-hat = z^-steps: the trace of the ``delayed`` (delayed coincidence) rule."""
+    if steps == 0:
+        return identity(dofs, dt)
+    return ForwardModel.from_system(delay_system(steps, dofs, dt))
+
+
+def closed_loop(
+    plant: control.LTI | Sequence[np.ndarray],
+    controllers: Sequence[control.TransferFunction],
+    dt: float,
+    *,
+    sensory_delay_steps: int = 0,
+    motor_delay_steps: int = 0,
+    injection: str = "error",
+) -> ForwardModel:
+    """The analytic closed-loop map from feed-forward output o to the sensed output.
+
+    ``plant``: a continuous system (python-control, or (A, B, C, D)) from commands to outputs,
+    discretised here by zero-order hold. ``controllers``: one discrete C(z) per DOF (from
+    ``PID.transfer_function``). The loop: u = C (reference - sensed + o) (``injection="error"``,
+    CFPC) or u = C (reference - sensed) + o (``injection="motor"``, FEL).
+    """
+    if not isinstance(plant, control.LTI):
+        plant = control.ss(*plant)
+    if plant.isdtime(strict=True):
+        raise ValueError("plant must be continuous-time; it is discretised here by zero-order hold")
+    dofs = plant.noutputs
+    if plant.ninputs != dofs or len(controllers) != dofs:
+        raise ValueError(
+            f"plant must be square with one controller per DOF: {plant.ninputs} inputs, "
+            f"{plant.noutputs} outputs, {len(controllers)} controllers"
+        )
+    discrete_plant = control.c2d(control.ss(plant), dt, method="zoh")
+    feedback = control.ss(control.append(*controllers)) if dofs > 1 else control.ss(controllers[0])
+    sensed_plant = (
+        delay_system(sensory_delay_steps, dofs, dt) * discrete_plant * delay_system(motor_delay_steps, dofs, dt)
+    )
+    if injection == "error":
+        loop = control.feedback(sensed_plant * feedback, np.eye(dofs))
+    elif injection == "motor":
+        loop = control.feedback(sensed_plant, feedback)
+    else:
+        raise ValueError(f"injection must be 'error' or 'motor', got {injection!r}")
+    model = ForwardModel.from_system(loop)
+    if not model.is_stable():
+        raise ValueError(
+            "the closed loop is unstable with these feedback gains and delays: lower the gains "
+            "(or the delay) until feedback alone is stable"
+        )
+    return model
+
+
+def _lagged(signal: np.ndarray, lags: range) -> np.ndarray:
+    """Columns signal[k - lag] for each lag (zeros before the start): (N, len(lags) * D)."""
+    n = len(signal)
+    columns = []
+    for lag in lags:
+        shifted = np.zeros_like(signal)
+        shifted[lag:] = signal[: n - lag]
+        columns.append(shifted)
+    return np.concatenate(columns, axis=1)
+
+
+def identify_fir(inputs: np.ndarray, outputs: np.ndarray, taps: int, dt: float) -> ForwardModel:
+    """FIR model y[k] = sum_j H_j o[k - j], j < taps, fitted by least squares (MIMO allowed)."""
+    inputs, outputs = _as_columns(inputs), _as_columns(outputs)
+    regressors = _lagged(inputs, range(taps))
+    _check_rank(regressors, "FIR fit")
+    solution, *_ = np.linalg.lstsq(regressors, outputs, rcond=None)  # (taps * D_in, D_out)
+    d_in, d_out = inputs.shape[1], outputs.shape[1]
+    markov = solution.reshape(taps, d_in, d_out).transpose(0, 2, 1)  # H_j: (D_out, D_in)
+    n = (taps - 1) * d_in
+    a, b = np.zeros((n, n)), np.zeros((n, d_in))
+    if n:  # state: the last taps - 1 inputs, newest first
+        a[d_in:, : n - d_in] = np.eye(n - d_in)
+        b[:d_in] = np.eye(d_in)
+    c = np.concatenate(list(markov[1:]), axis=1) if n else np.zeros((d_out, 0))
+    return ForwardModel(a, b, c, markov[0], dt)
+
+
+def identify_arx(
+    inputs: np.ndarray, outputs: np.ndarray, poles: int, zeros: int, delay: int, dt: float
+) -> ForwardModel:
+    """SISO ARX y[k] = -sum a_i y[k-i] + sum b_j o[k-delay-j], by least squares."""
+    inputs, outputs = _as_columns(inputs), _as_columns(outputs)
+    if inputs.shape[1] != 1 or outputs.shape[1] != 1:
+        raise ValueError("identify_arx fits SISO models; use identify_fir for several DOFs")
+    regressors = np.concatenate(
+        [-_lagged(outputs, range(1, poles + 1)), _lagged(inputs, range(delay, delay + zeros + 1))], axis=1
+    )
+    _check_rank(regressors, "ARX fit")
+    theta, *_ = np.linalg.lstsq(regressors, outputs[:, 0], rcond=None)
+    a_poly = np.concatenate([[1.0], theta[:poles]])
+    b_poly = np.concatenate([np.zeros(delay), theta[poles:]])
+    order = max(len(a_poly), len(b_poly))
+    a_poly = np.pad(a_poly, (0, order - len(a_poly)))  # polynomials in z^-1 -> in z
+    b_poly = np.pad(b_poly, (0, order - len(b_poly)))
+    model = ForwardModel.from_system(control.tf(b_poly, a_poly, dt))
+    if not model.is_stable():
+        raise ValueError("the identified ARX model is unstable: probe longer, or use fewer poles or FIR")
+    return model
+
+
+def variance_accounted_for(measured: np.ndarray, predicted: np.ndarray) -> float:
+    """VAF = 1 - var(measured - predicted) / var(measured)."""
+    measured, predicted = np.asarray(measured), np.asarray(predicted)
+    return float(1.0 - np.var(measured - predicted) / np.var(measured))
+
+
+def _as_columns(signal: np.ndarray) -> np.ndarray:
+    signal = np.asarray(signal, dtype=np.float64)
+    return signal[:, None] if signal.ndim == 1 else signal
+
+
+def _check_rank(regressors: np.ndarray, what: str) -> None:
+    if np.linalg.matrix_rank(regressors) < regressors.shape[1]:
+        raise ValueError(f"{what} is singular: the probe does not excite every lag; probe longer or with noise")
+
+
+class EligibilityFilter(nn.Module):
+    """Runs a forward model online over every basis signal: eps = T-hat * phi, batched.
+
+    Input phi (B, F). Output eps (B, D_out, D_in, F): eps[:, i, l, f] is the response of sensed
+    output i to basis f injected on feed-forward channel l — the gradient of output i w.r.t.
+    weight W[l, f], so MIMO coupling stays in the trace.
+    """
+
+    def __init__(
+        self,
+        model: ForwardModel,
+        features: int,
+        *,
+        batch_size: int = 1,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ):
+        super().__init__()
+        self.model = model
+        kw = {"device": device, "dtype": dtype}
+        for name in ("a", "b", "c", "d"):
+            self.register_buffer(name, torch.as_tensor(getattr(model, name)).to(**kw), persistent=False)
+        self.register_buffer("state", torch.zeros(batch_size, model.order, model.inputs, features, **kw))
+
+    def reset(self, mask: torch.Tensor | None = None) -> None:
+        zero_where(self.state, mask)
+
+    def step(self, phi: torch.Tensor) -> torch.Tensor:
+        drive = phi[:, None, None, :]  # (B, 1, 1, F)
+        trace = self.d[None, :, :, None] * drive
+        if self.model.order:
+            trace = trace + torch.einsum("in,bnlf->bilf", self.c, self.state)
+            self.state.copy_(torch.einsum("nm,bmlf->bnlf", self.a, self.state) + self.b[None, :, :, None] * drive)
+        return trace

@@ -1,0 +1,22 @@
+"""cfpc-gym environments: plants and tasks with sensory delays and cues. Knows nothing of CFPC.
+
+Importing registers every env with Gymnasium under the ``cfpc_gym/`` namespace; the modules
+(and MuJoCo) load only when an env is made.
+"""
+
+from gymnasium.envs.registration import register, registry
+
+from .tracking import TRACKING_FIELDS, TRACKING_KEY, TrackingSpec, tracking_info
+
+ENV_IDS = {
+    "cfpc_gym/LinearPlant-v0": "cfpc_gym.envs.linear_plant:LinearPlantEnv",
+}
+
+
+def register_envs() -> None:
+    for env_id, entry_point in ENV_IDS.items():
+        if env_id not in registry:
+            register(id=env_id, entry_point=entry_point)
+
+
+__all__ = ["ENV_IDS", "TRACKING_FIELDS", "TRACKING_KEY", "TrackingSpec", "register_envs", "tracking_info"]
