@@ -100,7 +100,7 @@ class RaisedCosineBasis(Basis):
         *,
         start: float = 0.0,
         span: float = 1.0,
-        overlap: float = 2.0,
+        overlap: float = 1.0,
         batch_size: int = 1,
         device: torch.device | str = "cpu",
         dtype: torch.dtype = torch.float32,

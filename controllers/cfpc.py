@@ -101,9 +101,9 @@ class CFPC(nn.Module):
             teacher = self._tensor(error)
         else:
             teacher = self.error if self.rule.teacher == "error" else self.feedback_command
-        delta = torch.einsum("bi,bilf->blf", teacher, self.trace)
+        delta = (teacher[:, None, None, :] @ self.trace).squeeze(2)  # sum_i teacher_i eps_li: (B, D, F)
         if self.normalized:
-            power = self.trace.square().sum(dim=(2, 3)).mean(dim=1)  # mean_i |eps_i|^2, (B,)
+            power = self.trace.square().sum(dim=(1, 3)).mean(dim=1)  # mean_i |eps_i|^2, (B,)
             delta = delta / (self.regularization + power)[:, None, None]
         self.feedforward.learn(self.learning_rate * delta)
 

@@ -78,7 +78,7 @@ class PID(nn.Module):
         """The exact discrete transfer function C(z) from error to command of one DOF (no limits)."""
         kp, ki, kd = (float(g[dof]) for g in (self.kp, self.ki, self.kd))
         dt, tau = self.dt, self.derivative_time_constant
-        z = control.tf("z", dt=dt)
+        z = control.tf([1, 0], [1], dt)
         controller = control.tf([kp], [1], dt=dt)
         # Zero gains add no term: a 0 * z / (z - 1) term would leave a hidden pole at z = 1.
         if ki:

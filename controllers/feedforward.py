@@ -29,7 +29,7 @@ class FeedForward(nn.Module):
 
     def forward(self, phi: torch.Tensor) -> torch.Tensor:
         """(B, F) -> (B, D)."""
-        return torch.einsum("bdf,bf->bd", self.weights.expand(phi.shape[0], -1, -1), phi)
+        return (self.weights @ phi[:, :, None]).squeeze(-1)
 
     def learn(self, delta: torch.Tensor) -> None:
         """Add a weight change (B, D, F)."""

@@ -150,24 +150,35 @@ def closed_loop(
     return model
 
 
-def _lagged(signal: np.ndarray, lags: range) -> np.ndarray:
-    """Columns signal[k - lag] for each lag (zeros before the start): (N, len(lags) * D)."""
-    n = len(signal)
-    columns = []
-    for lag in lags:
-        shifted = np.zeros_like(signal)
-        shifted[lag:] = signal[: n - lag]
-        columns.append(shifted)
-    return np.concatenate(columns, axis=1)
+Signal = np.ndarray | Sequence[np.ndarray]  # one run (N, D), or several runs each from rest
 
 
-def identify_fir(inputs: np.ndarray, outputs: np.ndarray, taps: int, dt: float) -> ForwardModel:
+def _segments(signal: Signal) -> list[np.ndarray]:
+    runs = [signal] if isinstance(signal, np.ndarray) else list(signal)
+    return [np.asarray(r, dtype=np.float64).reshape(len(r), -1) for r in runs]
+
+
+def _lagged(signal: Signal, lags: range) -> np.ndarray:
+    """Columns signal[k - lag] for each lag, zero before each run's start: (sum N, len(lags) * D)."""
+    blocks = []
+    for run in _segments(signal):
+        columns = []
+        for lag in lags:
+            shifted = np.zeros_like(run)
+            shifted[lag:] = run[: len(run) - lag]
+            columns.append(shifted)
+        blocks.append(np.concatenate(columns, axis=1))
+    return np.concatenate(blocks, axis=0)
+
+
+def identify_fir(inputs: Signal, outputs: Signal, taps: int, dt: float) -> ForwardModel:
     """FIR model y[k] = sum_j H_j o[k - j], j < taps, fitted by least squares (MIMO allowed)."""
-    inputs, outputs = _as_columns(inputs), _as_columns(outputs)
     regressors = _lagged(inputs, range(taps))
+    outputs = np.concatenate(_segments(outputs))
+    d_in = _segments(inputs)[0].shape[1]
     _check_rank(regressors, "FIR fit")
     solution, *_ = np.linalg.lstsq(regressors, outputs, rcond=None)  # (taps * D_in, D_out)
-    d_in, d_out = inputs.shape[1], outputs.shape[1]
+    d_out = outputs.shape[1]
     markov = solution.reshape(taps, d_in, d_out).transpose(0, 2, 1)  # H_j: (D_out, D_in)
     n = (taps - 1) * d_in
     a, b = np.zeros((n, n)), np.zeros((n, d_in))
@@ -178,18 +189,15 @@ def identify_fir(inputs: np.ndarray, outputs: np.ndarray, taps: int, dt: float) 
     return ForwardModel(a, b, c, markov[0], dt)
 
 
-def identify_arx(
-    inputs: np.ndarray, outputs: np.ndarray, poles: int, zeros: int, delay: int, dt: float
-) -> ForwardModel:
+def identify_arx(inputs: Signal, outputs: Signal, poles: int, zeros: int, delay: int, dt: float) -> ForwardModel:
     """SISO ARX y[k] = -sum a_i y[k-i] + sum b_j o[k-delay-j], by least squares."""
-    inputs, outputs = _as_columns(inputs), _as_columns(outputs)
-    if inputs.shape[1] != 1 or outputs.shape[1] != 1:
+    if _segments(inputs)[0].shape[1] != 1 or _segments(outputs)[0].shape[1] != 1:
         raise ValueError("identify_arx fits SISO models; use identify_fir for several DOFs")
     regressors = np.concatenate(
         [-_lagged(outputs, range(1, poles + 1)), _lagged(inputs, range(delay, delay + zeros + 1))], axis=1
     )
     _check_rank(regressors, "ARX fit")
-    theta, *_ = np.linalg.lstsq(regressors, outputs[:, 0], rcond=None)
+    theta, *_ = np.linalg.lstsq(regressors, np.concatenate(_segments(outputs))[:, 0], rcond=None)
     a_poly = np.concatenate([[1.0], theta[:poles]])
     b_poly = np.concatenate([np.zeros(delay), theta[poles:]])
     order = max(len(a_poly), len(b_poly))
@@ -207,11 +215,6 @@ def variance_accounted_for(measured: np.ndarray, predicted: np.ndarray) -> float
     return float(1.0 - np.var(measured - predicted) / np.var(measured))
 
 
-def _as_columns(signal: np.ndarray) -> np.ndarray:
-    signal = np.asarray(signal, dtype=np.float64)
-    return signal[:, None] if signal.ndim == 1 else signal
-
-
 def _check_rank(regressors: np.ndarray, what: str) -> None:
     if np.linalg.matrix_rank(regressors) < regressors.shape[1]:
         raise ValueError(f"{what} is singular: the probe does not excite every lag; probe longer or with noise")
@@ -220,9 +223,9 @@ def _check_rank(regressors: np.ndarray, what: str) -> None:
 class EligibilityFilter(nn.Module):
     """Runs a forward model online over every basis signal: eps = T-hat * phi, batched.
 
-    Input phi (B, F). Output eps (B, D_out, D_in, F): eps[:, i, l, f] is the response of sensed
+    Input phi (B, F). Output eps (B, D_in, D_out, F): eps[:, l, i, f] is the response of sensed
     output i to basis f injected on feed-forward channel l — the gradient of output i w.r.t.
-    weight W[l, f], so MIMO coupling stays in the trace.
+    weight W[l, f] — so MIMO coupling stays in the trace. State (B, D_in, n, F).
     """
 
     def __init__(
@@ -237,17 +240,18 @@ class EligibilityFilter(nn.Module):
         super().__init__()
         self.model = model
         kw = {"device": device, "dtype": dtype}
-        for name in ("a", "b", "c", "d"):
-            self.register_buffer(name, torch.as_tensor(getattr(model, name)).to(**kw), persistent=False)
-        self.register_buffer("state", torch.zeros(batch_size, model.order, model.inputs, features, **kw))
+        matrices = {"a": model.a, "b_t": model.b.T[:, :, None], "c": model.c, "d_t": model.d.T[:, :, None]}
+        for name, value in matrices.items():
+            self.register_buffer(name, torch.as_tensor(value).to(**kw), persistent=False)
+        self.register_buffer("state", torch.zeros(batch_size, model.inputs, model.order, features, **kw))
 
     def reset(self, mask: torch.Tensor | None = None) -> None:
         zero_where(self.state, mask)
 
     def step(self, phi: torch.Tensor) -> torch.Tensor:
         drive = phi[:, None, None, :]  # (B, 1, 1, F)
-        trace = self.d[None, :, :, None] * drive
+        trace = self.d_t * drive
         if self.model.order:
-            trace = trace + torch.einsum("in,bnlf->bilf", self.c, self.state)
-            self.state.copy_(torch.einsum("nm,bmlf->bnlf", self.a, self.state) + self.b[None, :, :, None] * drive)
+            trace = trace + self.c @ self.state
+            self.state.copy_(self.a @ self.state + self.b_t * drive)
         return trace

@@ -1,0 +1,180 @@
+"""From a validated config to live objects: envs, PID, basis, forward model, CFPC controller."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from .config import ConfigError, ControllerConfig, RunConfig
+from .controllers import BASES, CFPC, PID, ForwardModel, closed_loop, identify_arx, identify_fir, make_rule
+from .rollout import to_action, tracking_of
+from .envs import TrackingSpec
+from .envs.delay import delay_steps
+
+
+def make_env(config: RunConfig) -> gym.Env:
+    try:
+        env = gym.make(config.env.id, **config.env.kwargs)
+    except gym.error.Error as exc:
+        raise ConfigError(f"env.id: {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"env.kwargs: {exc}") from None
+    if not isinstance(getattr(env.unwrapped, "tracking_spec", None), TrackingSpec):
+        raise ConfigError(
+            f"env.id: {config.env.id} exposes no tracking signals (env.unwrapped.tracking_spec and "
+            'info["tracking"]); wrap it in an adapter that does'
+        )
+    return env
+
+
+def spec_of(env: gym.Env) -> TrackingSpec:
+    return env.unwrapped.tracking_spec
+
+
+def torch_options(config: RunConfig) -> dict:
+    try:
+        device = torch.device(config.device)
+    except RuntimeError:
+        raise ConfigError(f"device: {config.device!r} is not a torch device (cpu, cuda, cuda:1, ...)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device: cuda was asked for but torch sees no CUDA device; use device: cpu")
+    return {"device": device, "dtype": getattr(torch, config.dtype)}
+
+
+def make_pid(config: RunConfig, spec: TrackingSpec, batch_size: int) -> PID:
+    fb = config.feedback
+    try:
+        return PID(
+            fb.kp, fb.ki, fb.kd,
+            dt=spec.dt,
+            derivative_time_constant=fb.derivative_time_constant,
+            output_limit=fb.output_limit,
+            batch_size=batch_size,
+            dofs=spec.dofs,
+            **torch_options(config),
+        )  # fmt: skip
+    except ValueError as exc:
+        raise ConfigError(f"feedback: {exc}") from None
+
+
+def make_basis(config: RunConfig, spec: TrackingSpec, batch_size: int):
+    options = config.basis.model_dump(exclude={"kind"})
+    if config.basis.kind == "delay_line":
+        try:
+            options["stride"] = delay_steps(options.pop("spacing"), spec.dt)
+        except ValueError as exc:
+            raise ConfigError(f"basis.spacing: {exc}") from None
+    return BASES[config.basis.kind](
+        spec.cues, dt=spec.dt, batch_size=batch_size, **options, **torch_options(config)
+    )
+
+
+def _key(config: RunConfig, controller: ControllerConfig) -> str:
+    """The config key of a controller, for error messages."""
+    for index, candidate in enumerate(config.controllers):
+        if candidate is controller:
+            return f"controllers.{index}"
+    return f"controller {controller.name!r}"
+
+
+def sensory_delay_steps(env: gym.Env, name: str = "sensory_delay") -> int:
+    spec = spec_of(env)
+    return delay_steps(getattr(env.unwrapped, name, 0.0) or 0.0, spec.dt)
+
+
+def forward_model(config: RunConfig, controller: ControllerConfig, env: gym.Env) -> ForwardModel:
+    """The closed-loop model o -> sensed output that the eligibility trace runs through."""
+    settings = controller.forward_model
+    where = f"{_key(config, controller)}.forward_model"
+    pid = make_pid(config, spec_of(env), batch_size=1)
+    if settings.kind == "analytic":
+        linear_model = getattr(env.unwrapped, "linear_model", None)
+        if linear_model is None:
+            raise ConfigError(
+                f"{where}.kind: analytic needs an env with a known linear model "
+                f"({config.env.id} has none); use kind: identified"
+            )
+        try:
+            model = closed_loop(
+                linear_model(),
+                [pid.transfer_function(i) for i in range(pid.dofs)],
+                spec_of(env).dt,
+                sensory_delay_steps=sensory_delay_steps(env),
+                motor_delay_steps=sensory_delay_steps(env, "motor_delay"),
+            )
+        except ValueError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+    else:
+        model = identify(config, settings, env, pid, where)
+    return model.scaled(settings.gain)
+
+
+def probe(env: gym.Env, pid: PID, trials: int, amplitude: float, seed: int):
+    """Inject white noise o into the feedback loop; return (o, change of the sensed output) per trial.
+
+    Each probed trial is paired with an unprobed one from the same seed, so the difference is the
+    loop's response to o alone (exact for a linear, deterministic env).
+    """
+    rng = np.random.default_rng(seed)
+    inputs, responses = [], []
+    for trial in range(trials):
+        baseline, _ = _closed_loop_run(env, pid, seed + trial, None)
+        probed, noise = _closed_loop_run(env, pid, seed + trial, lambda: amplitude * rng.standard_normal(pid.dofs))
+        inputs.append(noise)
+        responses.append(probed - baseline)
+    return inputs, responses
+
+
+def _closed_loop_run(env: gym.Env, pid: PID, seed: int, draw) -> tuple[np.ndarray, np.ndarray]:
+    """One feedback-only trial with ``draw()`` added to the error; returns (sensed outputs, o)."""
+    _, info = env.reset(seed=seed)
+    pid.reset()
+    sensed, injected, done = [], [], False
+    while not done:
+        tracking = tracking_of(info)
+        o = draw() if draw is not None else np.zeros(pid.dofs)
+        error = torch.as_tensor(tracking["reference"] - tracking["measurement"] + o, dtype=pid.kp.dtype)
+        command = pid.step(error[None])[0].numpy()
+        sensed.append(tracking["measurement"])
+        injected.append(o)
+        _, _, terminated, truncated, info = env.step(to_action(env, command))
+        done = terminated or truncated
+    return np.array(sensed), np.array(injected)
+
+
+def identify(config: RunConfig, settings, env: gym.Env, pid: PID, where: str) -> ForwardModel:
+    dt = spec_of(env).dt
+    inputs, responses = probe(env, pid, settings.probe_trials, settings.probe_amplitude, config.seed)
+    try:
+        if settings.method == "fir":
+            return identify_fir(inputs, responses, settings.taps, dt)
+        return identify_arx(inputs, responses, settings.poles, settings.zeros, delay=1, dt=dt)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def make_controller(config: RunConfig, controller: ControllerConfig, env: gym.Env, batch_size: int) -> CFPC:
+    spec = spec_of(env)
+    where = _key(config, controller)
+    model = forward_model(config, controller, env) if controller.rule == "eligibility" else None
+    trace_delay = controller.trace_delay if controller.trace_delay is not None else spec.sensory_delay
+    try:
+        rule = make_rule(
+            controller.rule,
+            dofs=spec.dofs,
+            dt=spec.dt,
+            forward_model=model,
+            trace_delay_steps=delay_steps(trace_delay, spec.dt),
+        )
+        return CFPC(
+            make_pid(config, spec, batch_size),
+            make_basis(config, spec, batch_size),
+            rule,
+            learning_rate=controller.learning_rate,
+            normalized=controller.normalized,
+            regularization=controller.regularization,
+            shared_weights=controller.shared_weights,
+        )
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None

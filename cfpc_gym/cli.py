@@ -1,0 +1,98 @@
+"""The ``cfpc-gym`` command line: run experiments from YAML configs, list environments."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from .config import DEFAULT_CONFIG, ConfigError, dump_config, load_config
+
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """Bad input from the user: reported as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line and exit 2, like every other bad input
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="cfpc-gym", description="Counterfactual predictive control for Gymnasium envs.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    run = commands.add_parser("run", help="run an experiment (the embedded default when no CONFIG)")
+    run.add_argument(
+        "config",
+        nargs="?",
+        help=f"YAML file, or the name of a bundled config (default: {DEFAULT_CONFIG})",
+    )
+    run.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. --set trials=20 --set controllers.1.learning_rate=0.05",
+    )
+    run.add_argument("--out", type=Path, help="run directory (default: runs/NAME-TIMESTAMP)")
+    run.add_argument("--force", action="store_true", help="write into an existing run directory")
+    run.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    commands.add_parser("envs", help="list the registered cfpc_gym environments")
+    return parser
+
+
+def _out_dir(args, name: str) -> Path:
+    out = args.out or Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if out.exists() and not args.force:
+        if not out.is_dir() or any(out.iterdir()):
+            raise UsageError(f"--out: {out} already exists; choose another directory or pass --force")
+    return out
+
+
+def _run(args) -> int:
+    config = load_config(args.config, args.overrides)
+    if args.print_config:
+        print(dump_config(config), end="")
+        return 0
+    out = _out_dir(args, config.name)
+    from .runner import run_experiment, summary_table, write_outputs  # torch loads only when running
+
+    def say(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    result = run_experiment(config, say=say)
+    written = write_outputs(result, out)
+    print(summary_table(result))
+    print(f"wrote {', '.join(p.name for p in written)} to {out}")
+    return 0
+
+
+def _envs(_args) -> int:
+    import gymnasium as gym
+
+    from .envs import ENV_IDS
+
+    for env_id in ENV_IDS:
+        spec = gym.spec(env_id)
+        print(f"{env_id}  ({spec.entry_point})")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = _parser().parse_args(argv)
+        return {"run": _run, "envs": _envs}[args.command](args)
+    except (UsageError, ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,265 @@
+"""Experiment configs: YAML in, validated typed objects out.
+
+YAML is only the serialisation; every field is typed, documented and checked here. Unknown keys
+are rejected, strings such as "1e-3" are coerced to numbers, and every problem becomes a
+``ConfigError`` whose message is one line naming the key.
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from .controllers import RULE_NAMES
+
+
+class ConfigError(ValueError):
+    """A config problem, stated in one line that names the key."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+PerDof = float | list[float]
+
+
+class EnvConfig(Section):
+    id: str
+    """Gymnasium id, e.g. cfpc_gym/LinearPlant-v0."""
+    kwargs: dict[str, Any] = {}
+    """Keyword arguments for gymnasium.make (dt, sensory_delay, ...)."""
+
+
+class FeedbackConfig(Section):
+    kp: PerDof
+    """Proportional gain(s): a scalar, or one per DOF."""
+    ki: PerDof = 0.0
+    """Integral gain(s)."""
+    kd: PerDof = 0.0
+    """Derivative gain(s)."""
+    derivative_time_constant: float = Field(0.01, ge=0)
+    """Seconds; first-order filter on the derivative term."""
+    output_limit: PerDof | None = None
+    """Command saturation (None: the env's action bounds do it)."""
+
+
+class RaisedCosineConfig(Section):
+    kind: Literal["raised_cosine"] = "raised_cosine"
+    size: int = Field(40, ge=1)
+    """Bumps per cue channel."""
+    start: float = 0.0
+    """Seconds after cue onset of the first bump's centre."""
+    span: float = Field(1.0, gt=0)
+    """Seconds from the first to the last centre."""
+    overlap: float = Field(1.0, gt=0)
+    """Bump half-width in centre spacings (1: bumps sum to one)."""
+
+
+class AlphaConfig(Section):
+    kind: Literal["alpha"]
+    size: int = Field(20, ge=1)
+    min_time_constant: float = Field(0.02, gt=0)
+    """Seconds; the fastest kernel."""
+    max_time_constant: float = Field(1.0, gt=0)
+    """Seconds; the slowest kernel (log-spaced in between)."""
+    ratio: float = Field(0.5, gt=0, lt=1)
+    """Rise / decay time-constant ratio of each double exponential."""
+
+
+class DelayLineConfig(Section):
+    kind: Literal["delay_line"]
+    size: int = Field(40, ge=1)
+    spacing: float = Field(0.02, gt=0)
+    """Seconds between taps (a whole number of control steps)."""
+
+
+def _basis_kind(value: Any) -> str:
+    """The basis kind, raised_cosine when unstated."""
+    return value.get("kind", "raised_cosine") if isinstance(value, dict) else value.kind
+
+
+BasisConfig = Annotated[
+    Annotated[RaisedCosineConfig, Tag("raised_cosine")]
+    | Annotated[AlphaConfig, Tag("alpha")]
+    | Annotated[DelayLineConfig, Tag("delay_line")],
+    Discriminator(_basis_kind),
+]
+
+
+class ForwardModelConfig(Section):
+    kind: Literal["analytic", "identified"] = "analytic"
+    """analytic: from the env's linear model and the PID; identified: least squares on a probe."""
+    gain: float = Field(1.0, gt=0)
+    """Multiplies the model's gain: 1 is exact; other values test robustness to a wrong model."""
+    method: Literal["fir", "arx"] = "fir"
+    """identified only: FIR (impulse response) or ARX (poles and zeros)."""
+    taps: int = Field(120, ge=1)
+    """identified FIR: impulse-response length in steps."""
+    poles: int = Field(4, ge=1)
+    """identified ARX: denominator order."""
+    zeros: int = Field(4, ge=0)
+    """identified ARX: numerator order."""
+    probe_trials: int = Field(4, ge=1)
+    """identified: trials of white-noise probing."""
+    probe_amplitude: float = Field(0.05, gt=0)
+    """identified: standard deviation of the injected o."""
+
+
+class ControllerConfig(Section):
+    name: str
+    """Label in tables, plots and metrics.json."""
+    rule: str
+    """One of none, eligibility, lms, delayed, fel."""
+    learning_rate: float = Field(0.01, ge=0)
+    """Step size beta of the weight update."""
+    normalized: bool = False
+    """Divide the step by the trace power (normalised LMS)."""
+    regularization: float = Field(1e-3, gt=0)
+    """delta in the normalised step beta / (delta + |eps|^2)."""
+    shared_weights: bool = False
+    """One learner for the whole batch instead of weights per env."""
+    forward_model: ForwardModelConfig = ForwardModelConfig()
+    """Rule eligibility: where the trace filter comes from."""
+    trace_delay: float | None = Field(None, ge=0)
+    """Rule delayed: seconds; default the env's sensory delay."""
+
+    @field_validator("rule")
+    @classmethod
+    def _known_rule(cls, rule: str) -> str:
+        if rule not in RULE_NAMES:
+            raise ValueError(f"unknown rule {rule!r}; choose one of {', '.join(RULE_NAMES)}")
+        return rule
+
+
+class RunConfig(Section):
+    name: str = "run"
+    env: EnvConfig
+    trials: int = Field(50, ge=1)
+    """Trials (episodes) per controller; weights persist across them."""
+    seed: int = 0
+    """Seeds the envs (reset(seed=...)) and every random draw of the run."""
+    envs: int = Field(1, ge=1)
+    """Envs stepped in one batch per controller (seeds seed, seed + 1, ...)."""
+    device: str = "cpu"
+    """torch device of the controllers: cpu, cuda, cuda:1, ..."""
+    dtype: Literal["float32", "float64"] = "float32"
+    feedback: FeedbackConfig
+    basis: BasisConfig = RaisedCosineConfig()
+    controllers: list[ControllerConfig] = Field(min_length=1)
+    divergence_factor: float = Field(10.0, gt=1)
+    """A run diverges when a trial's RMSE exceeds this multiple of its first trial's (or is not finite)."""
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> RunConfig:
+        names = [c.name for c in self.controllers]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"controller names must be unique; repeated: {', '.join(duplicates)}")
+        return self
+
+
+def bundled_config_path(name: str) -> Path:
+    """A config shipped with the package, by stem (``paper_linear``)."""
+    return Path(str(files("cfpc_gym.configs") / f"{name}.yaml"))
+
+
+DEFAULT_CONFIG = "paper_linear"
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"malformed YAML in {path}{where}: {problem}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys, got {type(data).__name__}")
+    return data
+
+
+def apply_override(data: dict[str, Any], assignment: str) -> None:
+    """Apply ``dotted.key=value`` in place; the value is parsed as YAML (numbers, lists, ...)."""
+    key, sep, raw = assignment.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"--set {assignment!r}: expected dotted.key=value")
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        raise ConfigError(f"--set {key}: value {raw!r} is not valid YAML") from None
+    parts = key.split(".")
+    node: Any = data
+    for depth, part in enumerate(parts):
+        here = ".".join(parts[: depth + 1])
+        last = depth == len(parts) - 1
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ConfigError(f"--set {key}: {here} is not an index of a list of {len(node)}")
+            index: int | str = int(part)
+        elif isinstance(node, dict):
+            index = part
+            if not last and index not in node:
+                node[index] = {}
+        else:
+            raise ConfigError(f"--set {key}: {'.'.join(parts[:depth])} is not a mapping or list")
+        if last:
+            node[index] = value
+        else:
+            node = node[index]
+
+
+def _one_line(error: ValidationError) -> str:
+    first = error.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"]) or "config"
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        message = "unknown key"
+    elif "input" in first and first["type"] != "missing" and not isinstance(first["input"], dict | list):
+        message += f" (got {first['input']!r})"
+    more = f" (+{error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    return f"{loc}: {message}{more}"
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> RunConfig:
+    """Read, override and validate. ``path`` None: the embedded default; a bare name: a bundled config."""
+    if path is None:
+        path = bundled_config_path(DEFAULT_CONFIG)
+    path = Path(path)
+    if not path.exists() and path.suffix == "" and bundled_config_path(path.name).exists():
+        path = bundled_config_path(path.name)
+    data = read_yaml(path)
+    for assignment in overrides:
+        apply_override(data, assignment)
+    return validate_config(data)
+
+
+def validate_config(data: dict[str, Any]) -> RunConfig:
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_one_line(exc)) from None
+
+
+def dump_config(config: RunConfig) -> str:
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

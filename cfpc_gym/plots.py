@@ -1,0 +1,53 @@
+"""Figures of a run, as PNG bytes (matplotlib, headless)."""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from .runner import RunResult  # noqa: E402
+
+
+def _png(figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def plot_error_per_trial(result: RunResult) -> bytes:
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    for c in result.controllers:
+        label = f"{c.name} ({c.rule})" + (" - diverged" if c.diverged_at_trial is not None else "")
+        axes.semilogy(range(len(c.trial_rmse)), c.trial_rmse, marker=".", label=label)
+    if result.optimum:
+        axes.axhline(result.optimum.rmse, color="k", linestyle="--", label="least-squares optimum")
+    axes.set(xlabel="trial", ylabel="tracking RMSE", title=f"{result.config.name}: {result.config.env.id}")
+    axes.legend(fontsize=8)
+    axes.grid(True, which="both", alpha=0.3)
+    return _png(figure)
+
+
+def plot_trajectories(result: RunResult) -> bytes:
+    """Target vs output in the first and last trial, and feed-forward vs counterfactual error."""
+    controllers = [c for c in result.controllers if c.first_trial is not None]
+    figure, grid = plt.subplots(2, len(controllers), figsize=(3.2 * len(controllers), 5.5), squeeze=False)
+    for column, c in enumerate(controllers):
+        top, bottom = grid[0, column], grid[1, column]
+        steps = range(c.first_trial.target.shape[0])
+        time = [k * result.dt for k in steps]
+        top.plot(time, c.first_trial.target[:, 0, 0], "k--", label="target")
+        top.plot(time, c.first_trial.output[:, 0, 0], label="output, first trial")
+        top.plot(time, c.last_trial.output[:, 0, 0], label="output, last trial")
+        top.set_title(c.name, fontsize=9)
+        bottom.plot(time, c.last_trial.feedforward[:, 0, 0], label="feed-forward o")
+        bottom.plot(time, c.last_trial.counterfactual_error[:, 0, 0], label="counterfactual error e + o")
+        bottom.plot(time, c.last_trial.cue[:, 0, 0] * 0.2, ":", label="cue (x0.2)")
+        bottom.set_xlabel("time in trial (s)")
+    grid[0, 0].legend(fontsize=7)
+    grid[1, 0].legend(fontsize=7)
+    return _png(figure)

@@ -1,0 +1,63 @@
+"""Muscle allocation: a joint-space command (desired joint torques, N*m) to muscle excitations in [0, 1].
+
+Both maps take ``torque_per_excitation`` (joints x muscles): the joint torque each muscle makes at
+full, steady activation at the current posture (moment arm x peak force x force-length factor; see
+``MusclePhysics.torque_per_excitation``). A command is thus divided by the muscle's capacity, and
+the excitation that results produces the command once activation has caught up (up to the
+force-velocity factor and passive forces, which feedback has to absorb). Stateless: a controller
+can call them every step with the env's current posture.
+
+``cocontraction`` is a floor excitation on every muscle; the agonists are raised to cancel the
+floor's own net torque, so co-contraction adds stiffness without adding torque.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import lsq_linear
+
+
+def _check(cocontraction: float) -> None:
+    if not 0.0 <= cocontraction < 1.0:
+        raise ValueError(f"cocontraction must be in [0, 1), got {cocontraction}")
+
+
+def antagonist_split(command: float, torque_per_excitation: np.ndarray, cocontraction: float = 0.0) -> np.ndarray:
+    """One joint: the muscles pulling the command's way share the extra excitation equally.
+
+    ``torque_per_excitation`` is (muscles,) or (1, muscles), signed; returns excitations (muscles,).
+    """
+    _check(cocontraction)
+    capacity = np.asarray(torque_per_excitation, dtype=np.float64).reshape(-1)
+    excitation = np.full(capacity.shape, cocontraction)
+    needed = float(command) - float(capacity @ excitation)
+    agonists = capacity * needed > 0.0
+    if agonists.any():
+        excitation[agonists] += needed / capacity[agonists].sum()
+    return np.clip(excitation, 0.0, 1.0)
+
+
+def least_squares_allocation(
+    command: np.ndarray,
+    torque_per_excitation: np.ndarray,
+    cocontraction: float = 0.0,
+    regularization: float = 1e-3,
+) -> np.ndarray:
+    """Several joints: bounded least squares over the moment-arm matrix.
+
+    Minimises ``|A e - command|^2 + lam^2 |e - floor|^2`` subject to ``floor <= e <= 1``, with
+    ``A = torque_per_excitation`` (joints x muscles) and ``lam = regularization * |A|_F / sqrt(muscles)``:
+    a small ridge that picks the least-effort solution among the many a redundant set of muscles allows.
+    """
+    _check(cocontraction)
+    if regularization < 0:
+        raise ValueError(f"regularization must be >= 0, got {regularization}")
+    a = np.asarray(torque_per_excitation, dtype=np.float64)
+    joints, muscles = a.shape
+    floor = np.full(muscles, cocontraction)
+    target = np.asarray(command, dtype=np.float64).reshape(joints) - a @ floor
+    lam = regularization * np.linalg.norm(a) / np.sqrt(muscles)
+    matrix = np.vstack([a, lam * np.eye(muscles)])
+    rhs = np.concatenate([target, np.zeros(muscles)])
+    extra = lsq_linear(matrix, rhs, bounds=(0.0, 1.0 - cocontraction), method="bvls").x
+    return np.clip(floor + extra, 0.0, 1.0)

@@ -1,0 +1,279 @@
+"""The Gymnasium surface shared by the musculoskeletal tasks: delays, observation, tracking info, render.
+
+A task subclasses ``MuscleTaskEnv``, names its model (``asset``, ``camera``, ``n_cues``) and says what
+the trial is: ``_begin_trial`` (draws from ``self.np_random``), ``target_at``, ``cue_at``, and
+optionally ``output_of``, ``_before_substep`` (external forces), ``_reward_components`` and
+``_task_info``. Muscle and joint queries go through ``self.physics`` (``physics.py``).
+
+One step: the action (excitations) passes the motor delay, is held for ``dt`` seconds of physics,
+then everything the sensors see (joint angles, velocities, activations, the target) enters the
+sensory delay; what comes out is what the observation and ``info["tracking"]`` report.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+from gymnasium import spaces
+
+from .allocation import antagonist_split, least_squares_allocation
+from .delay import DelayLine, delay_steps
+from .physics import MusclePhysics
+from .tracking import TRACKING_KEY, TrackingSpec, tracking_info
+
+ANGLE_MARGIN = 0.2  # rad: joint limits are soft, so angles can pass them slightly
+
+
+class MuscleTaskEnv(gym.Env):
+    """One episode is one trial of a cued task on a MuJoCo muscle model.
+
+    Action: muscle excitations, ``Box(0, 1, (muscles,), float32)``.
+    Observation (float64, clipped to finite bounds; layout in ``observation_layout``): sensed joint
+    angles, joint velocities and muscle activations, the sensed reference, the cue (undelayed) and
+    the time in the trial as a fraction of ``trial_duration``.
+    Reward: minus ``tracking_weight`` x squared true tracking error, minus ``effort_weight`` x summed
+    squared excitations, plus any task terms; components in ``info["reward_components"]``.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 100}
+    asset = ""  # MJCF file in assets/
+    camera = ""  # camera for rgb_array frames
+    n_cues = 1
+
+    def __init__(
+        self,
+        *,
+        dt: float,
+        sensory_delay: float,
+        motor_delay: float,
+        trial_duration: float,
+        cocontraction: float,
+        tracking_weight: float,
+        effort_weight: float,
+        max_joint_velocity: float,
+        render_mode: str | None,
+        render_width: int,
+        render_height: int,
+    ):
+        for name, value in (
+            ("dt", dt),
+            ("trial_duration", trial_duration),
+            ("max_joint_velocity", max_joint_velocity),
+            ("render_width", render_width),
+            ("render_height", render_height),
+        ):
+            if not value > 0:
+                raise ValueError(f"{name} must be > 0, got {value}")
+        for name, value in (
+            ("sensory_delay", sensory_delay),
+            ("motor_delay", motor_delay),
+            ("tracking_weight", tracking_weight),
+            ("effort_weight", effort_weight),
+        ):
+            if not value >= 0:
+                raise ValueError(f"{name} must be >= 0, got {value}")
+        if not 0 <= cocontraction < 1:
+            raise ValueError(f"cocontraction must be in [0, 1), got {cocontraction}")
+        if sensory_delay >= trial_duration:
+            raise ValueError(
+                f"sensory_delay ({sensory_delay} s) must be shorter than trial_duration ({trial_duration} s)"
+            )
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        self.physics = MusclePhysics(self.asset)
+        substeps = round(dt / self.physics.timestep)
+        if substeps < 1 or abs(substeps * self.physics.timestep - dt) > 1e-9:
+            raise ValueError(f"dt must be a whole multiple of the model timestep {self.physics.timestep} s, got {dt}")
+        self.dt = dt
+        self.sensory_delay = sensory_delay
+        self.motor_delay = motor_delay
+        self.trial_duration = trial_duration
+        self.cocontraction = cocontraction
+        self.tracking_weight = tracking_weight
+        self.effort_weight = effort_weight
+        self.max_joint_velocity = max_joint_velocity
+        self.render_mode = render_mode
+        self.render_width = render_width
+        self.render_height = render_height
+        self.metadata = {**self.metadata, "render_fps": round(1.0 / dt)}
+        self._substeps = substeps
+        self.trial_steps = round(trial_duration / dt)
+
+        joints, muscles = self.physics.n_joints, self.physics.n_muscles
+        reference_low, reference_high = self.output_bounds()
+        dofs = len(reference_low)
+        self.tracking_spec = TrackingSpec(dofs=dofs, cues=self.n_cues, dt=dt, sensory_delay=sensory_delay)
+        # Sensed vector: joint angles, joint velocities, activations, target.
+        self._sensed = DelayLine(delay_steps(sensory_delay, dt), shape=(2 * joints + muscles + dofs,))
+        self._motor = DelayLine(delay_steps(motor_delay, dt), shape=(muscles,))
+
+        sizes = {
+            "joint_angles": joints,
+            "joint_velocities": joints,
+            "activations": muscles,
+            "reference": dofs,
+            "cue": self.n_cues,
+            "time": 1,
+        }
+        edges = np.cumsum([0, *sizes.values()])
+        self.observation_layout = {k: slice(int(a), int(b)) for k, a, b in zip(sizes, edges[:-1], edges[1:])}
+        angle_range = self.physics.joint_range
+        low = np.concatenate(
+            [
+                angle_range[:, 0] - ANGLE_MARGIN,
+                np.full(joints, -max_joint_velocity),
+                np.zeros(muscles),
+                reference_low,
+                np.zeros(self.n_cues + 1),
+            ]
+        )
+        high = np.concatenate(
+            [
+                angle_range[:, 1] + ANGLE_MARGIN,
+                np.full(joints, max_joint_velocity),
+                np.ones(muscles),
+                reference_high,
+                np.ones(self.n_cues + 1),
+            ]
+        )
+        self.observation_space = spaces.Box(low, high, dtype=np.float64)
+        self.action_space = spaces.Box(0.0, 1.0, shape=(muscles,), dtype=np.float32)
+        self._step = 0
+        self._renderer = None
+
+    # --- the task: overridden by subclasses -------------------------------------------------------
+
+    def output_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Range of the tracked output (and of the reference); by default the joint angles' range."""
+        return self.physics.joint_range[:, 0].copy(), self.physics.joint_range[:, 1].copy()
+
+    def output_of(self, joint_angles: np.ndarray) -> np.ndarray:
+        """The tracked output for given joint angles; by default the angles themselves."""
+        return np.asarray(joint_angles, dtype=np.float64).copy()
+
+    def initial_joint_angles(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def target_at(self, t: float) -> np.ndarray:
+        """The desired output at time ``t`` in the trial."""
+        raise NotImplementedError
+
+    def cue_at(self, t: float) -> np.ndarray:
+        raise NotImplementedError
+
+    def _begin_trial(self, seed: int | None, options: dict[str, Any] | None) -> None:
+        """Draw this trial's randomness from ``self.np_random``."""
+
+    def _before_substep(self) -> None:
+        """Apply external forces before each physics substep."""
+
+    def _reward_components(self, target: np.ndarray, output: np.ndarray, excitation: np.ndarray) -> dict:
+        error = target - output
+        return {
+            "tracking": -self.tracking_weight * float(error @ error),
+            "effort": -self.effort_weight * float(excitation @ excitation),
+        }
+
+    def _task_info(self) -> dict[str, Any]:
+        return {}
+
+    # --- muscle allocation --------------------------------------------------------------------------
+
+    def allocate(self, command: np.ndarray) -> np.ndarray:
+        """Desired joint torques (N*m, one per joint) to excitations in [0, 1] at the current posture.
+
+        One joint: agonist/antagonist split; several: bounded least squares over the moment-arm
+        matrix (see ``allocation.py``). Both include the ``cocontraction`` floor. Stateless.
+        """
+        command = np.asarray(command, dtype=np.float64).reshape(-1)
+        if command.shape != (self.physics.n_joints,):
+            raise ValueError(f"command must have {self.physics.n_joints} joint torques, got shape {command.shape}")
+        capacity = self.physics.torque_per_excitation()
+        if self.physics.n_joints == 1:
+            return antagonist_split(command[0], capacity, self.cocontraction)
+        return least_squares_allocation(command, capacity, self.cocontraction)
+
+    # --- Gymnasium -------------------------------------------------------------------------------
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        self._begin_trial(seed, options)
+        self._step = 0
+        # The world is at rest before the trial: muscles hold the initial posture (against gravity).
+        self.physics.reset(self.initial_joint_angles())
+        holding = self.allocate(self.physics.holding_torques())
+        self.physics.reset(self.initial_joint_angles(), activations=holding)
+        self._motor.reset(holding)
+        self._sensed.reset(self._sense())
+        sensed = self._sensed.push(self._sense())
+        return self._observation(sensed), self._info(sensed, holding)
+
+    def step(self, action):
+        excitation = np.clip(np.asarray(action, dtype=np.float64).reshape(-1), 0.0, 1.0)
+        if excitation.shape != (self.physics.n_muscles,):
+            raise ValueError(f"action must have {self.physics.n_muscles} excitations, got shape {excitation.shape}")
+        self.physics.step(self._motor.push(excitation), self._substeps, self._before_substep)
+        self._step += 1
+        sensed = self._sensed.push(self._sense())
+        info = self._info(sensed, excitation)
+        reward = float(sum(info["reward_components"].values()))
+        truncated = self._step >= self.trial_steps
+        return self._observation(sensed), reward, False, truncated, info
+
+    def render(self):
+        if self.render_mode != "rgb_array":
+            return None
+        if self._renderer is None:  # created lazily: runs that never render never touch OpenGL
+            self._renderer = mujoco.Renderer(self.physics.model, self.render_height, self.render_width)
+        self._renderer.update_scene(self.physics.data, camera=self.camera)
+        return self._renderer.render()
+
+    def close(self):
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
+
+    # --- internals -------------------------------------------------------------------------------
+
+    @property
+    def time(self) -> float:
+        """Seconds since the trial began."""
+        return self._step * self.dt
+
+    def _sense(self) -> np.ndarray:
+        physics = self.physics
+        return np.concatenate(
+            [physics.joint_angles(), physics.joint_velocities(), physics.activations(), self.target_at(self.time)]
+        )
+
+    def _split_sensed(self, sensed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The sensed joint-state part and the sensed reference."""
+        dofs = self.tracking_spec.dofs
+        return sensed[:-dofs], sensed[-dofs:]
+
+    def _observation(self, sensed: np.ndarray) -> np.ndarray:
+        state, reference = self._split_sensed(sensed)
+        t = self.time
+        observation = np.concatenate([state, reference, self.cue_at(t), [t / self.trial_duration]])
+        return np.clip(observation, self.observation_space.low, self.observation_space.high)
+
+    def _info(self, sensed: np.ndarray, excitation: np.ndarray) -> dict[str, Any]:
+        joints = self.physics.n_joints
+        state, reference = self._split_sensed(sensed)
+        t = self.time
+        target = self.target_at(t)
+        output = self.output_of(self.physics.joint_angles())
+        return {
+            TRACKING_KEY: tracking_info(
+                reference=reference,
+                measurement=self.output_of(state[:joints]),
+                cue=self.cue_at(t),
+                target=target,
+                output=output,
+            ),
+            "reward_components": self._reward_components(target, output, excitation),
+            **self._task_info(),
+        }

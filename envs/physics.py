@@ -1,0 +1,144 @@
+"""Named queries on a MuJoCo musculoskeletal model: joints, muscles, sites (dm_control's ``Physics`` role).
+
+Task logic (cues, references, rewards) lives in the task modules; this module only loads a model
+shipped in ``assets/`` and answers questions about its current state in the field's terms.
+
+Sign conventions: joint angles increase with flexion (lid closure for the eyelid); a muscle's
+moment arm is positive where its pull increases the joint angle; muscle forces are tensions (>= 0).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib import resources
+
+import mujoco
+import numpy as np
+
+
+def load_model(asset: str) -> mujoco.MjModel:
+    """Compile an MJCF file shipped as package data in ``assets/``."""
+    xml = resources.files(__package__).joinpath("assets", asset).read_text()
+    return mujoco.MjModel.from_xml_string(xml)
+
+
+class MusclePhysics:
+    """A MuJoCo model whose actuators are all Hill-type muscles, with named state queries."""
+
+    def __init__(self, asset: str):
+        self.model = load_model(asset)
+        self.data = mujoco.MjData(self.model)
+        model = self.model
+        if model.nu == 0 or not np.all(model.actuator_dyntype == mujoco.mjtDyn.mjDYN_MUSCLE):
+            raise ValueError(f"{asset}: every actuator must be a <muscle>")
+        if not np.all(model.jnt_type == mujoco.mjtJoint.mjJNT_HINGE):
+            raise ValueError(f"{asset}: only hinge joints are supported")
+        self.joint_names = tuple(model.joint(i).name for i in range(model.njnt))
+        self.muscle_names = tuple(model.actuator(i).name for i in range(model.nu))
+        self.joint_range = model.jnt_range.copy()
+        self.timestep = float(model.opt.timestep)
+        self._qpos = model.jnt_qposadr.copy()
+        self._dof = model.jnt_dofadr.copy()
+        self._moment = np.zeros((model.nu, model.nv))
+
+    @property
+    def n_joints(self) -> int:
+        return self.model.njnt
+
+    @property
+    def n_muscles(self) -> int:
+        return self.model.nu
+
+    def reset(self, joint_angles: np.ndarray, activations: np.ndarray | None = None) -> None:
+        """At rest at ``joint_angles``; activations (and the excitations holding them) as given, else 0."""
+        mujoco.mj_resetData(self.model, self.data)
+        self.data.qpos[self._qpos] = joint_angles
+        if activations is not None:
+            self.data.act[:] = activations
+            self.data.ctrl[:] = activations
+        mujoco.mj_forward(self.model, self.data)
+
+    def step(self, excitations: np.ndarray, substeps: int, before_substep: Callable[[], None] | None = None):
+        """Hold ``excitations`` for ``substeps`` physics steps; ``before_substep`` may apply external forces."""
+        self.data.ctrl[:] = excitations
+        for _ in range(substeps):
+            if before_substep is not None:
+                before_substep()
+            mujoco.mj_step(self.model, self.data)
+        # mj_step leaves derived quantities one substep stale; recompute them for the new state.
+        mujoco.mj_forward(self.model, self.data)
+
+    def joint_angles(self) -> np.ndarray:
+        return self.data.qpos[self._qpos].copy()
+
+    def joint_velocities(self) -> np.ndarray:
+        return self.data.qvel[self._dof].copy()
+
+    def activations(self) -> np.ndarray:
+        """Muscle activations in [0, 1]: excitations filtered by the activation dynamics."""
+        return self.data.act.copy()
+
+    def muscle_forces(self) -> np.ndarray:
+        """Muscle tensions (N, >= 0): active plus passive force."""
+        return -self.data.actuator_force.copy()
+
+    def muscle_torques(self) -> np.ndarray:
+        """Joint torques (N*m) the muscles apply now."""
+        return self.data.qfrc_actuator[self._dof].copy()
+
+    def holding_torques(self) -> np.ndarray:
+        """Joint torques (N*m) the muscles' active force must make to hold the current posture, at rest."""
+        # At rest 0 = qfrc_actuator + qfrc_passive + qfrc_applied - qfrc_bias; the muscles' passive
+        # (activation-free) share of qfrc_actuator is what their active torque need not supply.
+        data, dof = self.data, self._dof
+        passive_muscle = self.muscle_torques() - self.torque_per_excitation() @ self.activations()
+        return data.qfrc_bias[dof] - data.qfrc_passive[dof] - data.qfrc_applied[dof] - passive_muscle
+
+    def moment_arms(self) -> np.ndarray:
+        """(joints, muscles) moment arms in metres at the current posture; positive = pull increases angle."""
+        # MuJoCo >= 3 stores d(length)/dq sparsely; a shortening muscle turns the joint against it.
+        mujoco.mju_sparse2dense(
+            self._moment,
+            self.data.actuator_moment,
+            self.data.moment_rownnz,
+            self.data.moment_rowadr,
+            self.data.moment_colind,
+        )
+        return -self._moment[:, self._dof].T.copy()
+
+    def isometric_forces(self) -> np.ndarray:
+        """Active tension (N) at full activation and the current lengths: peak force x force-length factor."""
+        model, data = self.model, self.data
+        # Velocity 0: the allocation depends on posture only, not on how fast the muscle is moving.
+        return np.array(
+            [
+                -mujoco.mju_muscleGain(
+                    data.actuator_length[i],
+                    0.0,
+                    model.actuator_lengthrange[i],
+                    model.actuator_acc0[i],
+                    model.actuator_gainprm[i, :9],
+                )
+                for i in range(model.nu)
+            ]
+        )
+
+    def torque_per_excitation(self) -> np.ndarray:
+        """(joints, muscles): joint torque (N*m) each muscle makes at full, steady activation, this posture."""
+        return self.moment_arms() * self.isometric_forces()
+
+    def site_position(self, name: str) -> np.ndarray:
+        return self.data.site(name).xpos.copy()
+
+    def site_jacobian(self, name: str) -> np.ndarray:
+        """(3, joints) translational Jacobian of a site."""
+        jacp = np.zeros((3, self.model.nv))
+        mujoco.mj_jacSite(self.model, self.data, jacp, None, self.model.site(name).id)
+        return jacp[:, self._dof]
+
+    def site_velocity(self, name: str) -> np.ndarray:
+        return self.site_jacobian(name) @ self.joint_velocities()
+
+    def apply_joint_torques(self, torques: np.ndarray) -> None:
+        """External joint torques (N*m), held until changed (e.g. a force field mapped through J^T)."""
+        self.data.qfrc_applied[self._dof] = torques
