@@ -161,7 +161,8 @@ class RunConfig(Section):
     basis: BasisConfig = RaisedCosineConfig()
     controllers: list[ControllerConfig] = Field(min_length=1)
     divergence_factor: float = Field(10.0, gt=1)
-    """A run diverges when a trial's RMSE exceeds this multiple of its first trial's (or is not finite)."""
+    """A run diverges when a trial's RMSE is not finite or exceeds this multiple of the smaller of
+    its first trial's RMSE and the target's RMS."""
 
     @model_validator(mode="after")
     def _unique_names(self) -> RunConfig:

@@ -85,13 +85,18 @@ def run_controller(config: RunConfig, index: int, say: Callable[[str], None]) ->
         if trial == 0:
             result.first_trial = record
         result.last_trial = record
-        limit = config.divergence_factor * result.trial_rmse[0]
+        if trial == 0:
+            # Diverged: error beyond a multiple of the movement itself, or of the first trial's error.
+            target_rms = float(np.sqrt(np.mean(record.target**2)))
+            scale = min(rmse, target_rms) if target_rms > 0 else rmse
+            limit = config.divergence_factor * scale
         if not math.isfinite(rmse) or rmse > limit:
             result.diverged_at_trial = trial
             say(
                 f"controller {settings.name!r} ({settings.rule}): learning diverged at trial {trial} "
-                f"(RMSE {rmse:.3g} > {config.divergence_factor:g} x the first trial's {result.trial_rmse[0]:.3g}); "
-                "stopped it. Lower learning_rate, or use rule eligibility with a forward model."
+                f"(RMSE {rmse:.3g} > {limit:.3g}, {config.divergence_factor:g} x the smaller of the first "
+                "trial's RMSE and the target's RMS); stopped it. Lower learning_rate, or use rule "
+                "eligibility with a forward model."
             )
             break
     result.wall_time_s = time.perf_counter() - start

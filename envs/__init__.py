@@ -10,6 +10,9 @@ from .tracking import TRACKING_FIELDS, TRACKING_KEY, TrackingSpec, tracking_info
 
 ENV_IDS = {
     "cfpc_gym/LinearPlant-v0": "cfpc_gym.envs.linear_plant:LinearPlantEnv",
+    "cfpc_gym/ElbowTrack-v0": "cfpc_gym.envs.elbow:ElbowTrackEnv",
+    "cfpc_gym/ArmReach-v0": "cfpc_gym.envs.arm:ArmReachEnv",
+    "cfpc_gym/Eyeblink-v0": "cfpc_gym.envs.eyeblink:EyeblinkEnv",
 }
 
 

@@ -83,7 +83,7 @@ class MuscleTaskEnv(gym.Env):
             )
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
-        self.physics = MusclePhysics(self.asset)
+        self.physics = MusclePhysics.from_asset(self.asset)
         substeps = round(dt / self.physics.timestep)
         if substeps < 1 or abs(substeps * self.physics.timestep - dt) > 1e-9:
             raise ValueError(f"dt must be a whole multiple of the model timestep {self.physics.timestep} s, got {dt}")

@@ -23,16 +23,18 @@ def load_model(asset: str) -> mujoco.MjModel:
 
 
 class MusclePhysics:
-    """A MuJoCo model whose actuators are all Hill-type muscles, with named state queries."""
+    """A MuJoCo model whose actuators are all Hill-type muscles and joints all hinges, with named queries.
 
-    def __init__(self, asset: str):
-        self.model = load_model(asset)
-        self.data = mujoco.MjData(self.model)
-        model = self.model
+    Wraps a model and its data (shared, not copied: another owner may step them).
+    """
+
+    def __init__(self, model: mujoco.MjModel, data: mujoco.MjData | None = None, name: str = "model"):
+        self.model = model
+        self.data = mujoco.MjData(model) if data is None else data
         if model.nu == 0 or not np.all(model.actuator_dyntype == mujoco.mjtDyn.mjDYN_MUSCLE):
-            raise ValueError(f"{asset}: every actuator must be a <muscle>")
+            raise ValueError(f"{name}: every actuator must be a <muscle>")
         if not np.all(model.jnt_type == mujoco.mjtJoint.mjJNT_HINGE):
-            raise ValueError(f"{asset}: only hinge joints are supported")
+            raise ValueError(f"{name}: only hinge joints are supported")
         self.joint_names = tuple(model.joint(i).name for i in range(model.njnt))
         self.muscle_names = tuple(model.actuator(i).name for i in range(model.nu))
         self.joint_range = model.jnt_range.copy()
@@ -40,6 +42,11 @@ class MusclePhysics:
         self._qpos = model.jnt_qposadr.copy()
         self._dof = model.jnt_dofadr.copy()
         self._moment = np.zeros((model.nu, model.nv))
+
+    @classmethod
+    def from_asset(cls, asset: str) -> MusclePhysics:
+        """Load one of the models shipped in ``assets/`` (e.g. ``"elbow.xml"``)."""
+        return cls(load_model(asset), name=asset)
 
     @property
     def n_joints(self) -> int:

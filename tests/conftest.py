@@ -1,0 +1,16 @@
+import pytest
+import torch
+
+import cfpc_gym  # noqa: F401  (registers the envs)
+
+
+@pytest.fixture(autouse=True)
+def _quiet_mujoco_log(tmp_path, monkeypatch):
+    """MuJoCo writes MUJOCO_LOG.TXT into the working directory: keep it out of the repo."""
+    monkeypatch.chdir(tmp_path)
+
+
+def cuda_or_skip() -> torch.device:
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    return torch.device("cuda")

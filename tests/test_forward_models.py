@@ -1,0 +1,95 @@
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from cfpc_gym.build import probe
+from cfpc_gym.controllers import (
+    PID,
+    EligibilityFilter,
+    closed_loop,
+    identify_arx,
+    identify_fir,
+    pure_delay,
+    variance_accounted_for,
+)
+from cfpc_gym.envs.delay import delay_steps
+
+F64 = torch.float64
+PLANT = {"natural_freq_hz": 1.0, "damping_ratio": 0.5, "sensory_delay": 0.05, "dt": 0.01}
+
+
+def setup(**plant):
+    env = gym.make("cfpc_gym/LinearPlant-v0", **{**PLANT, **plant}).unwrapped
+    pid = PID(2.0, 2.0, 0.2, dt=env.dt, derivative_time_constant=0.02, dtype=F64)
+    model = closed_loop(
+        env.linear_model(),
+        [pid.transfer_function()],
+        env.dt,
+        sensory_delay_steps=delay_steps(env.sensory_delay, env.dt),
+    )
+    return env, pid, model
+
+
+@pytest.mark.parametrize("sensory_delay", [0.0, 0.02, 0.05])
+def test_analytic_closed_loop_reproduces_the_simulated_response_to_injected_o(sensory_delay):
+    env, pid, model = setup(sensory_delay=sensory_delay)
+    (injected,), (response,) = probe(env, pid, trials=1, amplitude=0.3, seed=0)
+    predicted = model.simulate(injected)
+    relative = np.abs(predicted - response).max() / np.abs(response).max()
+    assert relative < 1e-6
+
+
+def test_the_sensory_delay_appears_as_dead_time_in_the_model():
+    _, _, model = setup(sensory_delay=0.05)
+    h = model.impulse_response(20)[:, 0, 0]
+    assert np.all(h[:6] == pytest.approx(0.0, abs=1e-12))  # 5 delay steps + the ZOH step
+    assert abs(h[6]) > 1e-6
+
+
+def test_identified_fir_matches_the_analytic_model():
+    env, pid, model = setup()
+    inputs, responses = probe(env, pid, trials=3, amplitude=0.1, seed=1)
+    fir = identify_fir(inputs, responses, taps=150, dt=env.dt)
+    test_input = np.random.default_rng(7).standard_normal((300, 1))
+    assert variance_accounted_for(model.simulate(test_input), fir.simulate(test_input)) > 0.999
+
+
+def test_arx_recovers_a_known_system():
+    _, _, model = setup(sensory_delay=0.0)
+    rng = np.random.default_rng(2)
+    inputs = [rng.standard_normal((400, 1)) for _ in range(2)]
+    outputs = [model.simulate(u) for u in inputs]
+    arx = identify_arx(inputs, outputs, poles=model.order, zeros=model.order, delay=1, dt=model.dt)
+    test_input = rng.standard_normal((300, 1))
+    assert variance_accounted_for(model.simulate(test_input), arx.simulate(test_input)) > 0.99999
+
+
+def test_a_fit_without_excitation_is_refused():
+    with pytest.raises(ValueError, match="singular"):
+        identify_fir([np.zeros((100, 1))], [np.zeros((100, 1))], taps=10, dt=0.01)
+
+
+def test_an_unstable_loop_is_refused_with_the_cause():
+    env = gym.make("cfpc_gym/LinearPlant-v0", **PLANT).unwrapped
+    pid = PID(20.0, 10.0, 1.0, dt=env.dt, dtype=F64)
+    with pytest.raises(ValueError, match="unstable"):
+        closed_loop(env.linear_model(), [pid.transfer_function()], env.dt, sensory_delay_steps=5)
+
+
+def test_eligibility_filter_runs_the_model_on_every_basis_signal():
+    _, _, model = setup()
+    phi = np.random.default_rng(3).standard_normal((120, 2, 4))  # steps, B, F
+    trace_filter = EligibilityFilter(model, features=4, batch_size=2, dtype=F64)
+    traces = np.stack([trace_filter.step(torch.as_tensor(p)).numpy() for p in phi])  # (steps, B, 1, 1, F)
+    for b in range(2):
+        for f in range(4):
+            expected = model.simulate(phi[:, b, f : f + 1])[:, 0]
+            np.testing.assert_allclose(traces[:, b, 0, 0, f], expected, rtol=1e-10, atol=1e-12)
+
+
+def test_pure_delay_model_is_a_shift():
+    signal = np.random.default_rng(4).standard_normal((30, 1))
+    shifted = pure_delay(4, 1, 0.01).simulate(signal)
+    np.testing.assert_allclose(shifted[4:], signal[:-4])
+    np.testing.assert_allclose(shifted[:4], 0.0)
