@@ -22,7 +22,9 @@ def _check(cocontraction: float) -> None:
         raise ValueError(f"cocontraction must be in [0, 1), got {cocontraction}")
 
 
-def antagonist_split(command: float, torque_per_excitation: np.ndarray, cocontraction: float = 0.0) -> np.ndarray:
+def antagonist_split(
+    command: float, torque_per_excitation: np.ndarray, cocontraction: float = 0.0
+) -> np.ndarray:
     """One joint: the muscles pulling the command's way share the extra excitation equally.
 
     ``torque_per_excitation`` is (muscles,) or (1, muscles), signed; returns excitations (muscles,).

@@ -75,7 +75,9 @@ class ArmReachEnv(MuscleTaskEnv):
         if not (isinstance(n_targets, (int, np.integer)) and n_targets >= 1):
             raise ValueError(f"n_targets must be an integer >= 1, got {n_targets!r}")
         if cue_time + cue_to_movement + movement_duration > trial_duration:
-            raise ValueError(f"trial_duration ({trial_duration} s) must cover the cue, the interval and the movement")
+            raise ValueError(
+                f"trial_duration ({trial_duration} s) must cover the cue, the interval and the movement"
+            )
         self.field = field_matrix(force_field, curl_strength)
         self.schedule = FieldSchedule(baseline_trials, field_trials, washout_trials, catch_fraction)
         self.force_field = force_field
@@ -110,7 +112,9 @@ class ArmReachEnv(MuscleTaskEnv):
         for point in (self.centre, *self.targets):
             q = self.inverse_kinematics(point)
             if not (np.all(np.isfinite(q)) and np.all(low < q) and np.all(q < high)):
-                raise ValueError(f"centre and target_distance put a target at {point} m outside the arm's reach")
+                raise ValueError(
+                    f"centre and target_distance put a target at {point} m outside the arm's reach"
+                )
 
         self.trial = 0
         self.block = "baseline"
@@ -125,7 +129,7 @@ class ArmReachEnv(MuscleTaskEnv):
     # --- kinematics ----------------------------------------------------------------------------
 
     def inverse_kinematics(self, hand: np.ndarray) -> np.ndarray:
-        """Shoulder and elbow angles (rad) placing the hand at ``hand`` (m), elbow flexed; NaN if unreachable."""
+        """Shoulder and elbow angles (rad) putting the hand at ``hand`` (m), elbow flexed; NaN if too far."""
         x, y = hand
         l1, l2 = self.upper_arm_length, self.forearm_length
         cos_elbow = (x * x + y * y - l1 * l1 - l2 * l2) / (2 * l1 * l2)
@@ -191,7 +195,9 @@ class ArmReachEnv(MuscleTaskEnv):
         self.target_index = int(self._target_order[cycle_position])
         self._target_angles = self.inverse_kinematics(self.targets[self.target_index])
         self.block = self.schedule.block(self.trial)
-        self.catch_trial = self.block == "field" and bool(self.np_random.random() < self.schedule.catch_fraction)
+        self.catch_trial = self.block == "field" and bool(
+            self.np_random.random() < self.schedule.catch_fraction
+        )
         self.field_on = self.block == "field" and not self.catch_trial and self.force_field != "none"
         self.physics.apply_joint_torques(np.zeros(2))
 

@@ -53,7 +53,11 @@ class ElbowTrackEnv(MuscleTaskEnv):
         for name, value in (("cue_duration", cue_duration), ("movement_duration", movement_duration)):
             if not value > 0:
                 raise ValueError(f"{name} must be > 0, got {value}")
-        for name, value in (("cue_time", cue_time), ("interval_jitter", interval_jitter), ("gravity", gravity)):
+        for name, value in (
+            ("cue_time", cue_time),
+            ("interval_jitter", interval_jitter),
+            ("gravity", gravity),
+        ):
             if not value >= 0:
                 raise ValueError(f"{name} must be >= 0, got {value}")
         if not cue_to_movement - interval_jitter >= 0:
@@ -62,7 +66,9 @@ class ElbowTrackEnv(MuscleTaskEnv):
             )
         last_end = cue_time + cue_to_movement + interval_jitter + movement_duration
         if last_end > trial_duration:
-            raise ValueError(f"trial_duration ({trial_duration} s) must cover the movement (ends by {last_end} s)")
+            raise ValueError(
+                f"trial_duration ({trial_duration} s) must cover the movement (ends by {last_end} s)"
+            )
         self.cue_time = cue_time
         self.cue_duration = cue_duration
         self.cue_to_movement = cue_to_movement
@@ -95,7 +101,9 @@ class ElbowTrackEnv(MuscleTaskEnv):
         return np.array([self.rest_angle])
 
     def target_at(self, t: float) -> np.ndarray:
-        return np.array([self.rest_angle + self.amplitude * minimum_jerk(t, self.movement_start, self.movement_duration)])
+        return np.array(
+            [self.rest_angle + self.amplitude * minimum_jerk(t, self.movement_start, self.movement_duration)]
+        )
 
     def cue_at(self, t: float) -> np.ndarray:
         return np.array([pulse(t, self.cue_time, self.cue_duration, self.dt)])

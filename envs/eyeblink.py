@@ -66,18 +66,27 @@ class EyeblinkEnv(MuscleTaskEnv):
         ):
             if not value > 0:
                 raise ValueError(f"{name} must be > 0, got {value}")
-        for name, value in (("cue_time", cue_time), ("interval_jitter", interval_jitter), ("puff_weight", puff_weight)):
+        for name, value in (
+            ("cue_time", cue_time),
+            ("interval_jitter", interval_jitter),
+            ("puff_weight", puff_weight),
+        ):
             if not value >= 0:
                 raise ValueError(f"{name} must be >= 0, got {value}")
         if not interstimulus_interval - interval_jitter >= 0:
             raise ValueError(
-                f"interstimulus_interval ({interstimulus_interval} s) must be >= interval_jitter ({interval_jitter} s)"
+                f"interstimulus_interval ({interstimulus_interval} s) must be >= interval_jitter "
+                f"({interval_jitter} s)"
             )
         if cue_time + interstimulus_interval - interval_jitter - closure_ramp < 0:
-            raise ValueError(f"closure_ramp ({closure_ramp} s) must end at the puff, not start before the trial")
+            raise ValueError(
+                f"closure_ramp ({closure_ramp} s) must end at the puff, not start before the trial"
+            )
         last_end = cue_time + interstimulus_interval + interval_jitter + puff_duration + closure_ramp
         if last_end > trial_duration:
-            raise ValueError(f"trial_duration ({trial_duration} s) must cover the puff and reopening (by {last_end} s)")
+            raise ValueError(
+                f"trial_duration ({trial_duration} s) must cover the puff and reopening (by {last_end} s)"
+            )
         self.cue_time = cue_time
         self.cue_duration = cue_duration
         self.interstimulus_interval = interstimulus_interval
@@ -101,7 +110,9 @@ class EyeblinkEnv(MuscleTaskEnv):
         )
         low, high = self.physics.joint_range[0]
         if not low < closed_angle <= high:
-            raise ValueError(f"closed_angle ({closed_angle} rad) must lie in the lid's range ({low}, {high}] rad")
+            raise ValueError(
+                f"closed_angle ({closed_angle} rad) must lie in the lid's range ({low}, {high}] rad"
+            )
         self.puff_time = cue_time + interstimulus_interval
         self.closure_at_puff: float | None = None
 

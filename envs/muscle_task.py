@@ -86,7 +86,9 @@ class MuscleTaskEnv(gym.Env):
         self.physics = MusclePhysics.from_asset(self.asset)
         substeps = round(dt / self.physics.timestep)
         if substeps < 1 or abs(substeps * self.physics.timestep - dt) > 1e-9:
-            raise ValueError(f"dt must be a whole multiple of the model timestep {self.physics.timestep} s, got {dt}")
+            raise ValueError(
+                f"dt must be a whole multiple of the model timestep {self.physics.timestep} s, got {dt}"
+            )
         self.dt = dt
         self.sensory_delay = sensory_delay
         self.motor_delay = motor_delay
@@ -119,7 +121,8 @@ class MuscleTaskEnv(gym.Env):
             "time": 1,
         }
         edges = np.cumsum([0, *sizes.values()])
-        self.observation_layout = {k: slice(int(a), int(b)) for k, a, b in zip(sizes, edges[:-1], edges[1:])}
+        bounds = zip(sizes, edges[:-1], edges[1:], strict=True)
+        self.observation_layout = {name: slice(int(a), int(b)) for name, a, b in bounds}
         angle_range = self.physics.joint_range
         low = np.concatenate(
             [
@@ -190,7 +193,9 @@ class MuscleTaskEnv(gym.Env):
         """
         command = np.asarray(command, dtype=np.float64).reshape(-1)
         if command.shape != (self.physics.n_joints,):
-            raise ValueError(f"command must have {self.physics.n_joints} joint torques, got shape {command.shape}")
+            raise ValueError(
+                f"command must have {self.physics.n_joints} joint torques, got shape {command.shape}"
+            )
         capacity = self.physics.torque_per_excitation()
         if self.physics.n_joints == 1:
             return antagonist_split(command[0], capacity, self.cocontraction)
@@ -214,7 +219,9 @@ class MuscleTaskEnv(gym.Env):
     def step(self, action):
         excitation = np.clip(np.asarray(action, dtype=np.float64).reshape(-1), 0.0, 1.0)
         if excitation.shape != (self.physics.n_muscles,):
-            raise ValueError(f"action must have {self.physics.n_muscles} excitations, got shape {excitation.shape}")
+            raise ValueError(
+                f"action must have {self.physics.n_muscles} excitations, got shape {excitation.shape}"
+            )
         self.physics.step(self._motor.push(excitation), self._substeps, self._before_substep)
         self._step += 1
         sensed = self._sensed.push(self._sense())
@@ -246,7 +253,12 @@ class MuscleTaskEnv(gym.Env):
     def _sense(self) -> np.ndarray:
         physics = self.physics
         return np.concatenate(
-            [physics.joint_angles(), physics.joint_velocities(), physics.activations(), self.target_at(self.time)]
+            [
+                physics.joint_angles(),
+                physics.joint_velocities(),
+                physics.activations(),
+                self.target_at(self.time),
+            ]
         )
 
     def _split_sensed(self, sensed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

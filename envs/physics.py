@@ -66,7 +66,7 @@ class MusclePhysics:
         mujoco.mj_forward(self.model, self.data)
 
     def step(self, excitations: np.ndarray, substeps: int, before_substep: Callable[[], None] | None = None):
-        """Hold ``excitations`` for ``substeps`` physics steps; ``before_substep`` may apply external forces."""
+        """Hold ``excitations`` for ``substeps`` physics steps; ``before_substep`` may add outside forces."""
         self.data.ctrl[:] = excitations
         for _ in range(substeps):
             if before_substep is not None:
@@ -131,7 +131,7 @@ class MusclePhysics:
         )
 
     def torque_per_excitation(self) -> np.ndarray:
-        """(joints, muscles): joint torque (N*m) each muscle makes at full, steady activation, this posture."""
+        """(joints, muscles): joint torque (N*m) of each muscle at full, steady activation in this posture."""
         return self.moment_arms() * self.isometric_forces()
 
     def site_position(self, name: str) -> np.ndarray:

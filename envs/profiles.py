@@ -12,5 +12,5 @@ def minimum_jerk(t: np.ndarray | float, start: float, duration: float) -> np.nda
 
 
 def pulse(t: float, start: float, duration: float, dt: float) -> float:
-    """1 during [start, start + duration), else 0; a half-step tolerance keeps whole steps despite rounding."""
+    """1 during [start, start + duration), else 0; a half-step tolerance keeps whole steps in any rounding."""
     return float(start - 0.5 * dt <= t < start + duration - 0.5 * dt)
