@@ -10,9 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 
 from .build import make_controller, make_env
+from .controllers import CFPC
 from .config import RunConfig, dump_config
 from .optimum import Optimum, least_squares_optimum
 from .rollout import TrialRecord, run_trial
@@ -70,10 +72,20 @@ class RunResult:
         }
 
 
-def run_controller(config: RunConfig, index: int, say: Callable[[str], None]) -> ControllerResult:
-    settings = config.controllers[index]
+def prepare(config: RunConfig, index: int) -> tuple[list[gym.Env], CFPC]:
+    """The envs and controller of one configured controller: every config error surfaces here."""
     envs = [make_env(config) for _ in range(config.envs)]
-    controller = make_controller(config, settings, envs[0], batch_size=len(envs))
+    return envs, make_controller(config, config.controllers[index], envs[0], batch_size=len(envs))
+
+
+def run_controller(
+    config: RunConfig,
+    index: int,
+    say: Callable[[str], None],
+    prepared: tuple[list[gym.Env], CFPC] | None = None,
+) -> ControllerResult:
+    settings = config.controllers[index]
+    envs, controller = prepared or prepare(config, index)
     result = ControllerResult(settings.name, settings.rule)
     start = time.perf_counter()
     for trial in range(config.trials):
@@ -107,16 +119,14 @@ def run_controller(config: RunConfig, index: int, say: Callable[[str], None]) ->
 
 def run_experiment(config: RunConfig, say: Callable[[str], None] = print) -> RunResult:
     """Run every controller; compute the least-squares optimum when the env is linear."""
-    probe_env = make_env(config)
-    linear = hasattr(probe_env.unwrapped, "linear_model")
-    dt = probe_env.unwrapped.tracking_spec.dt
-    probe_env.close()
-    optimum = least_squares_optimum(config) if linear else None
+    prepared = [prepare(config, index) for index in range(len(config.controllers))]  # fail early
+    unwrapped = prepared[0][0][0].unwrapped
+    optimum = least_squares_optimum(config) if hasattr(unwrapped, "linear_model") else None
     results = []
     for index, settings in enumerate(config.controllers):
         say(f"[{index + 1}/{len(config.controllers)}] {settings.name} ({settings.rule}): {config.trials} trials")
-        results.append(run_controller(config, index, say))
-    return RunResult(config, results, optimum, dt)
+        results.append(run_controller(config, index, say, prepared[index]))
+    return RunResult(config, results, optimum, unwrapped.tracking_spec.dt)
 
 
 def summary_table(result: RunResult) -> str:

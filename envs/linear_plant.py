@@ -22,6 +22,9 @@ from .delay import DelayLine, delay_steps
 from .tracking import TRACKING_KEY, TrackingSpec, tracking_info
 
 
+OBSERVATION_BOUND = 100.0
+
+
 def sin2_bump(t: np.ndarray | float, start: float, duration: float, amplitude: float):
     """A smooth bump: 0 outside [start, start + duration], amplitude * sin^2 inside."""
     phase = np.clip((np.asarray(t, dtype=float) - start) / duration, 0.0, 1.0)
@@ -31,8 +34,10 @@ def sin2_bump(t: np.ndarray | float, start: float, duration: float, amplitude: f
 class LinearPlantEnv(gym.Env):
     """Cued tracking on a damped oscillator; one episode is one trial.
 
-    Action: the force u, ``Box(-max_force, max_force, (1,))``.
-    Observation: [sensed output, sensed velocity, sensed reference, cue, time in trial / duration].
+    Action: the force as a fraction of ``max_force``, ``Box(-1, 1, (1,))``; ``allocate`` maps a
+    force command (what a feedback controller outputs) to it.
+    Observation: [sensed output, sensed velocity, sensed reference, cue, time in trial / duration],
+    clipped to +-100.
     Reward: minus the squared true tracking error, minus an optional effort cost (components in
     ``info["reward_components"]``). Tracking signals in ``info["tracking"]`` (see ``tracking.py``).
     """
@@ -105,8 +110,12 @@ class LinearPlantEnv(gym.Env):
         self._ad, self._bd = phi[:2, :2], phi[:2, 2:]
         self._sensed = DelayLine(delay_steps(sensory_delay, dt), shape=(3,))  # y, y', r
 
-        self.action_space = spaces.Box(-max_force, max_force, shape=(1,), dtype=np.float32)
-        self.observation_space = spaces.Box(-np.inf, np.inf, shape=(5,), dtype=np.float64)
+        self.action_space = spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
+        # Finite bounds (observations are clipped to them): outputs of +-100 mean a loop blew up anyway.
+        bound = OBSERVATION_BOUND
+        self.observation_space = spaces.Box(
+            np.array([-bound, -bound, -bound, 0.0, 0.0]), np.array([bound, bound, bound, 1.0, 1.0]), dtype=np.float64
+        )
         self._state = np.zeros(2)
         self._step = 0
         self._movement_start = cue_time + cue_to_movement
@@ -119,6 +128,10 @@ class LinearPlantEnv(gym.Env):
         c = np.array([[1.0, 0.0]])
         d = np.zeros((1, 1))
         return a, b, c, d
+
+    def allocate(self, command: np.ndarray) -> np.ndarray:
+        """A force command (D,) to the action: its fraction of max_force, saturated."""
+        return np.clip(np.asarray(command, dtype=np.float64) / self.max_force, -1.0, 1.0)
 
     def target_at(self, t: np.ndarray | float):
         return sin2_bump(t, self._movement_start, self.movement_duration, self.amplitude)
@@ -138,7 +151,7 @@ class LinearPlantEnv(gym.Env):
         return self._observation(sensed), self._info(sensed, force=0.0)
 
     def step(self, action):
-        force = float(np.clip(np.asarray(action, dtype=np.float64).reshape(-1)[0], -self.max_force, self.max_force))
+        force = self.max_force * float(np.clip(np.asarray(action, dtype=np.float64).reshape(-1)[0], -1.0, 1.0))
         self._state = self._ad @ self._state + self._bd[:, 0] * force
         self._step += 1
         sensed = self._sensed.push(self._world())
@@ -153,7 +166,8 @@ class LinearPlantEnv(gym.Env):
 
     def _observation(self, sensed: np.ndarray) -> np.ndarray:
         t = self._step * self.dt
-        return np.array([sensed[0], sensed[1], sensed[2], self.cue_at(t), t / self.trial_duration])
+        observation = np.array([sensed[0], sensed[1], sensed[2], self.cue_at(t), t / self.trial_duration])
+        return np.clip(observation, self.observation_space.low, self.observation_space.high)
 
     def _info(self, sensed: np.ndarray, force: float) -> dict[str, Any]:
         t = self._step * self.dt
