@@ -27,6 +27,13 @@ from .tracking import TRACKING_KEY, TrackingSpec, tracking_info
 ANGLE_MARGIN = 0.2  # rad: joint limits are soft, so angles can pass them slightly
 
 
+def _steps(name: str, delay: float, dt: float) -> int:
+    try:
+        return delay_steps(delay, dt)
+    except ValueError:
+        raise ValueError(f"{name} ({delay} s) must be a whole number of steps of dt={dt} s") from None
+
+
 class MuscleTaskEnv(gym.Env):
     """One episode is one trial of a cued task on a MuJoCo muscle model.
 
@@ -109,8 +116,10 @@ class MuscleTaskEnv(gym.Env):
         dofs = len(reference_low)
         self.tracking_spec = TrackingSpec(dofs=dofs, cues=self.n_cues, dt=dt, sensory_delay=sensory_delay)
         # Sensed vector: joint angles, joint velocities, activations, target.
-        self._sensed = DelayLine(delay_steps(sensory_delay, dt), shape=(2 * joints + muscles + dofs,))
-        self._motor = DelayLine(delay_steps(motor_delay, dt), shape=(muscles,))
+        self._sensed = DelayLine(
+            _steps("sensory_delay", sensory_delay, dt), shape=(2 * joints + muscles + dofs,)
+        )
+        self._motor = DelayLine(_steps("motor_delay", motor_delay, dt), shape=(muscles,))
 
         sizes = {
             "joint_angles": joints,
