@@ -6,6 +6,8 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 from scipy.signal import StateSpace, dlsim
 
+from cfpc_gym.envs.linear_plant import LinearPlantEnv
+
 ENV_ID = "cfpc_gym/LinearPlant-v0"
 
 
@@ -89,4 +91,4 @@ def test_reward_components_sum_to_the_reward():
 )
 def test_bad_keyword_arguments_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        gym.make(ENV_ID, **kwargs)
+        LinearPlantEnv(**kwargs)
