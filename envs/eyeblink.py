@@ -150,9 +150,11 @@ class EyeblinkEnv(MuscleTaskEnv):
         components["puff"] = -self.puff_weight * self.puff_at(self.time) * openness
         return components
 
-    def _task_info(self) -> dict[str, Any]:
+    def _after_step(self) -> None:
         if self.closure_at_puff is None and self.puff_at(self.time):
             self.closure_at_puff = self.closure()
+
+    def _task_info(self) -> dict[str, Any]:
         info = {"puff": self.puff_at(self.time), "puff_time": self.puff_time}
         if self.closure_at_puff is not None:  # absent before the puff: nothing to report yet
             info["closure_at_puff"] = self.closure_at_puff

@@ -2,8 +2,9 @@
 
 A task subclasses ``MuscleTaskEnv``, names its model (``asset``, ``camera``, ``n_cues``) and says what
 the trial is: ``_begin_trial`` (draws from ``self.np_random``), ``target_at``, ``cue_at``, and
-optionally ``output_of``, ``_before_substep`` (external forces), ``_reward_components`` and
-``_task_info``. Muscle and joint queries go through ``self.physics`` (``physics.py``).
+optionally ``output_of``, ``_before_substep`` (external forces), ``_after_step``,
+``_reward_components`` and ``_task_info``. Muscle and joint queries go through ``self.physics``
+(``physics.py``).
 
 One step: the action (excitations) passes the motor delay, is held for ``dt`` seconds of physics,
 then everything the sensors see (joint angles, velocities, activations, the target) enters the
@@ -182,6 +183,9 @@ class MuscleTaskEnv(gym.Env):
     def _before_substep(self) -> None:
         """Apply external forces before each physics substep."""
 
+    def _after_step(self) -> None:
+        """Record trial events once the step's physics is done."""
+
     def _reward_components(self, target: np.ndarray, output: np.ndarray, excitation: np.ndarray) -> dict:
         error = target - output
         return {
@@ -233,6 +237,7 @@ class MuscleTaskEnv(gym.Env):
             )
         self.physics.step(self._motor.push(excitation), self._substeps, self._before_substep)
         self._step += 1
+        self._after_step()
         sensed = self._sensed.push(self._sense())
         info = self._info(sensed, excitation)
         reward = float(sum(info["reward_components"].values()))

@@ -69,9 +69,11 @@ class MusclePhysics:
         """Hold ``excitations`` for ``substeps`` physics steps; ``before_substep`` may add outside forces."""
         self.data.ctrl[:] = excitations
         for _ in range(substeps):
+            # mj_step split so outside forces see this substep's positions and velocities.
+            mujoco.mj_step1(self.model, self.data)
             if before_substep is not None:
                 before_substep()
-            mujoco.mj_step(self.model, self.data)
+            mujoco.mj_step2(self.model, self.data)
         # mj_step leaves derived quantities one substep stale; recompute them for the new state.
         mujoco.mj_forward(self.model, self.data)
 
