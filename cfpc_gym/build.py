@@ -8,9 +8,9 @@ import torch
 
 from .config import ConfigError, ControllerConfig, RunConfig
 from .controllers import BASES, CFPC, PID, ForwardModel, closed_loop, identify_arx, identify_fir, make_rule
-from .rollout import to_action, tracking_of
 from .envs import TrackingSpec
 from .envs.delay import delay_steps
+from .rollout import to_action, tracking_of
 
 
 def make_env(config: RunConfig) -> gym.Env:
@@ -36,7 +36,9 @@ def torch_options(config: RunConfig) -> dict:
     try:
         device = torch.device(config.device)
     except RuntimeError:
-        raise ConfigError(f"device: {config.device!r} is not a torch device (cpu, cuda, cuda:1, ...)") from None
+        raise ConfigError(
+            f"device: {config.device!r} is not a torch device (cpu, cuda, cuda:1, ...)"
+        ) from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device: cuda was asked for but torch sees no CUDA device; use device: cpu")
     return {"device": device, "dtype": getattr(torch, config.dtype)}
@@ -120,7 +122,9 @@ def probe(env: gym.Env, pid: PID, trials: int, amplitude: float, seed: int):
     inputs, responses = [], []
     for trial in range(trials):
         baseline, _ = _closed_loop_run(env, pid, seed + trial, None)
-        probed, noise = _closed_loop_run(env, pid, seed + trial, lambda: amplitude * rng.standard_normal(pid.dofs))
+        probed, noise = _closed_loop_run(
+            env, pid, seed + trial, lambda: amplitude * rng.standard_normal(pid.dofs)
+        )
         inputs.append(noise)
         responses.append(probed - baseline)
     return inputs, responses

@@ -47,9 +47,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _out_dir(args, name: str) -> Path:
     out = args.out or Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    if out.exists() and not args.force:
-        if not out.is_dir() or any(out.iterdir()):
-            raise UsageError(f"--out: {out} already exists; choose another directory or pass --force")
+    if out.exists() and not args.force and (not out.is_dir() or any(out.iterdir())):
+        raise UsageError(f"--out: {out} already exists; choose another directory or pass --force")
     return out
 
 

@@ -67,7 +67,7 @@ def run_trial(
     if len(envs) != controller.batch_size:
         raise ValueError(f"{len(envs)} envs for a controller of batch size {controller.batch_size}")
     seeds = seeds if seeds is not None else [None] * len(envs)
-    infos = [env.reset(seed=seed)[1] for env, seed in zip(envs, seeds)]
+    infos = [env.reset(seed=seed)[1] for env, seed in zip(envs, seeds, strict=True)]
     controller.reset()
     rows: dict[str, list[np.ndarray]] = {name: [] for name in TrialRecord.__dataclass_fields__}
     done = False
@@ -79,7 +79,7 @@ def run_trial(
             if learn:
                 controller.update()
         command_np = command.cpu().numpy()
-        steps = [env.step(to_action(env, c)) for env, c in zip(envs, command_np)]
+        steps = [env.step(to_action(env, c)) for env, c in zip(envs, command_np, strict=True)]
         infos = [s[4] for s in steps]
         done = any(s[2] or s[3] for s in steps)
         for key, value in (

@@ -14,8 +14,8 @@ import gymnasium as gym
 import numpy as np
 
 from .build import make_controller, make_env
-from .controllers import CFPC
 from .config import RunConfig, dump_config
+from .controllers import CFPC
 from .optimum import Optimum, least_squares_optimum
 from .rollout import TrialRecord, run_trial
 
@@ -124,7 +124,8 @@ def run_experiment(config: RunConfig, say: Callable[[str], None] = print) -> Run
     optimum = least_squares_optimum(config) if hasattr(unwrapped, "linear_model") else None
     results = []
     for index, settings in enumerate(config.controllers):
-        say(f"[{index + 1}/{len(config.controllers)}] {settings.name} ({settings.rule}): {config.trials} trials")
+        count = f"[{index + 1}/{len(config.controllers)}]"
+        say(f"{count} {settings.name} ({settings.rule}): {config.trials} trials")
         results.append(run_controller(config, index, say, prepared[index]))
     return RunResult(config, results, optimum, unwrapped.tracking_spec.dt)
 
@@ -137,7 +138,7 @@ def summary_table(result: RunResult) -> str:
         status = f"diverged (trial {c.diverged_at_trial})" if c.diverged_at_trial is not None else "ok"
         rows.append((c.name, c.rule, f"{c.trial_rmse[0]:.4g}", f"{c.final_rmse:.4g}", ratio, status))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     if optimum:
         lines.append(f"least-squares optimum RMSE for this basis: {optimum:.4g}")

@@ -149,7 +149,9 @@ class TappedDelayLine(Basis):
             raise ValueError(f"stride must be >= 1, got {stride}")
         self.stride = stride
         self.length = (size - 1) * stride + 1
-        self.register_buffer("history", torch.zeros(batch_size, cues, self.length, device=device, dtype=dtype))
+        self.register_buffer(
+            "history", torch.zeros(batch_size, cues, self.length, device=device, dtype=dtype)
+        )
         self.register_buffer("taps", torch.arange(0, self.length, stride, device=device))
         self._head = 0
 

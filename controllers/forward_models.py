@@ -133,7 +133,9 @@ def closed_loop(
     discrete_plant = control.c2d(control.ss(plant), dt, method="zoh")
     feedback = control.ss(control.append(*controllers)) if dofs > 1 else control.ss(controllers[0])
     sensed_plant = (
-        delay_system(sensory_delay_steps, dofs, dt) * discrete_plant * delay_system(motor_delay_steps, dofs, dt)
+        delay_system(sensory_delay_steps, dofs, dt)
+        * discrete_plant
+        * delay_system(motor_delay_steps, dofs, dt)
     )
     if injection == "error":
         loop = control.feedback(sensed_plant * feedback, np.eye(dofs))
@@ -189,7 +191,9 @@ def identify_fir(inputs: Signal, outputs: Signal, taps: int, dt: float) -> Forwa
     return ForwardModel(a, b, c, markov[0], dt)
 
 
-def identify_arx(inputs: Signal, outputs: Signal, poles: int, zeros: int, delay: int, dt: float) -> ForwardModel:
+def identify_arx(
+    inputs: Signal, outputs: Signal, poles: int, zeros: int, delay: int, dt: float
+) -> ForwardModel:
     """SISO ARX y[k] = -sum a_i y[k-i] + sum b_j o[k-delay-j], by least squares."""
     if _segments(inputs)[0].shape[1] != 1 or _segments(outputs)[0].shape[1] != 1:
         raise ValueError("identify_arx fits SISO models; use identify_fir for several DOFs")
@@ -217,7 +221,9 @@ def variance_accounted_for(measured: np.ndarray, predicted: np.ndarray) -> float
 
 def _check_rank(regressors: np.ndarray, what: str) -> None:
     if np.linalg.matrix_rank(regressors) < regressors.shape[1]:
-        raise ValueError(f"{what} is singular: the probe does not excite every lag; probe longer or with noise")
+        raise ValueError(
+            f"{what} is singular: the probe does not excite every lag; probe longer or with noise"
+        )
 
 
 class EligibilityFilter(nn.Module):

@@ -46,5 +46,7 @@ def per_dof(value: TensorLike, dofs: int, name: str) -> torch.Tensor:
     if t.dim() == 0:
         t = t.repeat(dofs)
     if t.shape != (dofs,):
-        raise ValueError(f"{name} must be a scalar or have {dofs} entries (one per DOF), got shape {tuple(t.shape)}")
+        raise ValueError(
+            f"{name} must be a scalar or have {dofs} entries (one per DOF), got shape {tuple(t.shape)}"
+        )
     return t

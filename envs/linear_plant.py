@@ -21,7 +21,6 @@ from scipy.linalg import expm
 from .delay import DelayLine, delay_steps
 from .tracking import TRACKING_KEY, TrackingSpec, tracking_info
 
-
 OBSERVATION_BOUND = 100.0
 
 
@@ -114,7 +113,9 @@ class LinearPlantEnv(gym.Env):
         # Finite bounds (observations are clipped to them): outputs of +-100 mean a loop blew up anyway.
         bound = OBSERVATION_BOUND
         self.observation_space = spaces.Box(
-            np.array([-bound, -bound, -bound, 0.0, 0.0]), np.array([bound, bound, bound, 1.0, 1.0]), dtype=np.float64
+            np.array([-bound, -bound, -bound, 0.0, 0.0]),
+            np.array([bound, bound, bound, 1.0, 1.0]),
+            dtype=np.float64,
         )
         self._state = np.zeros(2)
         self._step = 0
@@ -151,7 +152,9 @@ class LinearPlantEnv(gym.Env):
         return self._observation(sensed), self._info(sensed, force=0.0)
 
     def step(self, action):
-        force = self.max_force * float(np.clip(np.asarray(action, dtype=np.float64).reshape(-1)[0], -1.0, 1.0))
+        force = self.max_force * float(
+            np.clip(np.asarray(action, dtype=np.float64).reshape(-1)[0], -1.0, 1.0)
+        )
         self._state = self._ad @ self._state + self._bd[:, 0] * force
         self._step += 1
         sensed = self._sensed.push(self._world())

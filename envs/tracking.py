@@ -42,4 +42,6 @@ def tracking_info(
 ) -> dict[str, np.ndarray]:
     """Pack the tracking signals as float64 copies (callers may keep mutating their buffers)."""
     values = (reference, measurement, cue, target, output)
-    return {k: np.array(v, dtype=np.float64).reshape(-1) for k, v in zip(TRACKING_FIELDS, values)}
+    return {
+        k: np.array(v, dtype=np.float64).reshape(-1) for k, v in zip(TRACKING_FIELDS, values, strict=True)
+    }

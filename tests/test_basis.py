@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 import torch
-
 from cfpc_gym.controllers import AlphaBasis, RaisedCosineBasis, TappedDelayLine
 
 F64 = torch.float64

@@ -37,7 +37,18 @@ def test_run_writes_metrics_plot_and_resolved_config(tmp_path, capsys):
 def test_same_seed_gives_identical_metrics(tmp_path, capsys):
     results = []
     for name in ("a", "b"):
-        assert run(capsys, "run", *QUICK, "--set", "env.kwargs.interval_jitter=0.05", "--out", str(tmp_path / name))[0] == 0
+        assert (
+            run(
+                capsys,
+                "run",
+                *QUICK,
+                "--set",
+                "env.kwargs.interval_jitter=0.05",
+                "--out",
+                str(tmp_path / name),
+            )[0]
+            == 0
+        )
         metrics = json.loads((tmp_path / name / "metrics.json").read_text())
         results.append([r["trial_rmse"] for r in metrics["runs"]])
     assert results[0] == results[1]
@@ -72,12 +83,18 @@ PAPER = bundled_config_path("paper_linear").read_text()
         (["env.id=cfpc_gym/Nothing-v0"], "env.id:"),
         (["env.kwargs.dt=0"], "env.kwargs: dt must be > 0"),
         (["env.kwargs.sensory_delay=-0.1"], "env.kwargs: sensory_delay must be >= 0"),
-        (["env.kwargs.sensory_delay=5.0"], "env.kwargs: sensory_delay (5.0 s) must be shorter than trial_duration"),
+        (
+            ["env.kwargs.sensory_delay=5.0"],
+            "env.kwargs: sensory_delay (5.0 s) must be shorter than trial_duration",
+        ),
         (["env.kwargs.sensory_delay=0.055"], "env.kwargs: delay 0.055 s is not a whole number of steps"),
         (["env.kwargs.colour=1"], "env.kwargs: "),
         (["controllers.9.rule=lms"], "--set controllers.9.rule: controllers.9 is not an index"),
         (["trials"], "expected dotted.key=value"),
-        (["controllers.1.learning_rate=-1"], "controllers.1.learning_rate: Input should be greater than or equal to 0"),
+        (
+            ["controllers.1.learning_rate=-1"],
+            "controllers.1.learning_rate: Input should be greater than or equal to 0",
+        ),
         (["feedback.kp=[1, 2]"], "feedback: kp must be a scalar or have 1 entries"),
         (["feedback.kp=200"], "controllers.1.forward_model: the closed loop is unstable"),
         (["device=tpu"], "device: 'tpu' is not a torch device"),

@@ -16,9 +16,6 @@ import cfpc_gym  # noqa: F401  (registers the envs)
 # Warnings an env is known to raise, by design (patterns per env id); any other warning fails.
 UNBOUNDED_OBSERVATIONS = (".*observation space minimum value is -infinity.*", ".*maximum value is infinity.*")
 EXPECTED_WARNINGS = {
-    # Its action is a force in N, not a normalised command (Gymnasium echoes an SB3 tip); its
-    # observation is left unbounded.
-    "cfpc_gym/LinearPlant-v0": (".*symmetric and normalized space.*", *UNBOUNDED_OBSERVATIONS),
     # The adapter is a wrapper and leaves MyoSuite's (unbounded) observation as it is.
     "cfpc_gym/MyoElbowTrack-v0": (".*different from the unwrapped version.*", *UNBOUNDED_OBSERVATIONS),
 }

@@ -2,7 +2,6 @@ import control
 import numpy as np
 import pytest
 import torch
-
 from cfpc_gym.controllers import PID
 
 F64 = torch.float64

@@ -2,8 +2,6 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-
-from cfpc_gym.build import probe
 from cfpc_gym.controllers import (
     PID,
     EligibilityFilter,
@@ -14,6 +12,8 @@ from cfpc_gym.controllers import (
     variance_accounted_for,
 )
 from cfpc_gym.envs.delay import delay_steps
+
+from cfpc_gym.build import probe
 
 F64 = torch.float64
 PLANT = {"natural_freq_hz": 1.0, "damping_ratio": 0.5, "sensory_delay": 0.05, "dt": 0.01}

@@ -3,13 +3,13 @@
 import numpy as np
 import pytest
 import torch
+from conftest import cuda_or_skip
 
 from cfpc_gym.build import make_controller, make_env
 from cfpc_gym.config import load_config
 from cfpc_gym.optimum import least_squares_optimum
 from cfpc_gym.rollout import run_trial
 from cfpc_gym.runner import run_controller
-from conftest import cuda_or_skip
 
 
 def paper(*overrides: str):
@@ -82,7 +82,9 @@ def test_a_batch_learns_exactly_like_separate_runs():
         single = make_controller(config, config.controllers[0], env, batch_size=1)
         single_rmse = [run_trial([env], single, seeds=[seed] if t == 0 else None).rmse[0] for t in range(3)]
         np.testing.assert_allclose([r[b] for r in batched_rmse], single_rmse, rtol=1e-10)
-        np.testing.assert_allclose(batched.weights[b].numpy(), single.weights[0].numpy(), rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(
+            batched.weights[b].numpy(), single.weights[0].numpy(), rtol=1e-9, atol=1e-12
+        )
     assert np.ptp(batched_rmse[0]) > 0, "the envs must differ, or the test proves nothing"
 
 

@@ -31,7 +31,17 @@ def test_the_installed_package_maps_the_design_folders_into_its_namespace(tmp_pa
 @pytest.mark.slow
 def test_a_built_wheel_holds_and_imports_the_subpackages(tmp_path):
     build = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), str(ROOT)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
         capture_output=True,
         text=True,
     )
@@ -48,7 +58,12 @@ def test_a_built_wheel_holds_and_imports_the_subpackages(tmp_path):
     unpacked = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(unpacked)
     result = subprocess.run(
-        [sys.executable, "-S", "-c", f"import sys; sys.path[:0] = [{str(unpacked)!r}] + {_site_paths()!r}; {CHECK}"],
+        [
+            sys.executable,
+            "-S",
+            "-c",
+            f"import sys; sys.path[:0] = [{str(unpacked)!r}] + {_site_paths()!r}; {CHECK}",
+        ],
         cwd=tmp_path,
         capture_output=True,
         text=True,
