@@ -100,7 +100,13 @@ class LinearPlantEnv(gym.Env):
         self.render_mode = render_mode
 
         self.trial_steps = round(trial_duration / dt)
-        self.tracking_spec = TrackingSpec(dofs=1, cues=1, dt=dt, sensory_delay=sensory_delay)
+        self.tracking_spec = TrackingSpec(
+            dofs=1,
+            cues=1,
+            dt=dt,
+            sensory_delay=sensory_delay,
+            observation_index={"measurement": slice(0, 1), "reference": slice(2, 3), "cue": slice(3, 4)},
+        )
         a, b, _, _ = self.linear_model()
         # Exact ZOH: expm([[A, B], [0, 0]] dt) = [[Ad, Bd], [0, I]].
         block = np.zeros((3, 3))

@@ -40,8 +40,8 @@ class MuscleTaskEnv(gym.Env):
 
     Action: muscle excitations, ``Box(0, 1, (muscles,), float32)``.
     Observation (float64, clipped to finite bounds; layout in ``observation_layout``): sensed joint
-    angles, joint velocities and muscle activations, the sensed reference, the cue (undelayed) and
-    the time in the trial as a fraction of ``trial_duration``.
+    angles, joint velocities and muscle activations, the sensed output (measurement) and reference,
+    the cue (undelayed) and the time in the trial as a fraction of ``trial_duration``.
     Reward: minus ``tracking_weight`` x squared true tracking error, minus ``effort_weight`` x summed
     squared excitations, plus any task terms; components in ``info["reward_components"]``.
     """
@@ -115,7 +115,6 @@ class MuscleTaskEnv(gym.Env):
         joints, muscles = self.physics.n_joints, self.physics.n_muscles
         reference_low, reference_high = self.output_bounds()
         dofs = len(reference_low)
-        self.tracking_spec = TrackingSpec(dofs=dofs, cues=self.n_cues, dt=dt, sensory_delay=sensory_delay)
         # Sensed vector: joint angles, joint velocities, activations, target.
         self._sensed = DelayLine(
             _steps("sensory_delay", sensory_delay, dt), shape=(2 * joints + muscles + dofs,)
@@ -126,6 +125,7 @@ class MuscleTaskEnv(gym.Env):
             "joint_angles": joints,
             "joint_velocities": joints,
             "activations": muscles,
+            "measurement": dofs,
             "reference": dofs,
             "cue": self.n_cues,
             "time": 1,
@@ -133,12 +133,20 @@ class MuscleTaskEnv(gym.Env):
         edges = np.cumsum([0, *sizes.values()])
         bounds = zip(sizes, edges[:-1], edges[1:], strict=True)
         self.observation_layout = {name: slice(int(a), int(b)) for name, a, b in bounds}
+        self.tracking_spec = TrackingSpec(
+            dofs=dofs,
+            cues=self.n_cues,
+            dt=dt,
+            sensory_delay=sensory_delay,
+            observation_index={k: self.observation_layout[k] for k in ("reference", "measurement", "cue")},
+        )
         angle_range = self.physics.joint_range
         low = np.concatenate(
             [
                 angle_range[:, 0] - ANGLE_MARGIN,
                 np.full(joints, -max_joint_velocity),
                 np.zeros(muscles),
+                reference_low - ANGLE_MARGIN,  # the measured output can pass its range slightly
                 reference_low,
                 np.zeros(self.n_cues + 1),
             ]
@@ -148,6 +156,7 @@ class MuscleTaskEnv(gym.Env):
                 angle_range[:, 1] + ANGLE_MARGIN,
                 np.full(joints, max_joint_velocity),
                 np.ones(muscles),
+                reference_high + ANGLE_MARGIN,
                 reference_high,
                 np.ones(self.n_cues + 1),
             ]
@@ -283,7 +292,8 @@ class MuscleTaskEnv(gym.Env):
     def _observation(self, sensed: np.ndarray) -> np.ndarray:
         state, reference = self._split_sensed(sensed)
         t = self.time
-        observation = np.concatenate([state, reference, self.cue_at(t), [t / self.trial_duration]])
+        measurement = self.output_of(state[: self.physics.n_joints])
+        observation = np.concatenate([state, measurement, reference, self.cue_at(t), [t / self.trial_duration]])
         return np.clip(observation, self.observation_space.low, self.observation_space.high)
 
     def _info(self, sensed: np.ndarray, excitation: np.ndarray) -> dict[str, Any]:

@@ -10,12 +10,14 @@ Each ``reset`` and ``step`` returns ``info["tracking"]``, a dict of float64 arra
 
 Reference and measurement reach the controller through the same delay, so
 ``reference - measurement`` is the true tracking error ``sensory_delay`` seconds ago: the error
-a feedback controller can know. ``env.unwrapped.tracking_spec`` gives the sizes and timing.
+a feedback controller can know. ``env.unwrapped.tracking_spec`` gives the sizes and timing, and
+where reference, measurement and cue sit in the observation vector, so a policy that sees only
+observations (Stable-Baselines3's ``predict``) can read them too.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -31,6 +33,16 @@ class TrackingSpec:
     cues: int  # M: cue channels
     dt: float  # control period, seconds
     sensory_delay: float  # seconds between the world and what feedback senses
+    # Slices of the flat observation holding "reference", "measurement" and "cue".
+    observation_index: dict[str, slice] = field(default_factory=dict)
+
+    def from_observation(self, observation: np.ndarray) -> dict[str, np.ndarray]:
+        """Reference, measurement and cue read from observations (..., obs_dim) -> (..., n)."""
+        missing = {"reference", "measurement", "cue"} - set(self.observation_index)
+        if missing:
+            raise KeyError(f"this env's observation does not hold {', '.join(sorted(missing))}")
+        observation = np.asarray(observation, dtype=np.float64)
+        return {name: observation[..., index] for name, index in self.observation_index.items()}
 
 
 def tracking_info(

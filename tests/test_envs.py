@@ -108,3 +108,15 @@ def test_reference_and_measurement_share_the_sensory_delay(env_id):
     for now, then in zip(tracks[steps:], tracks[: len(tracks) - steps], strict=True):
         np.testing.assert_allclose(now["reference"], then["target"], atol=1e-12)
         np.testing.assert_allclose(now["measurement"], then["output"], atol=1e-12)
+
+
+@pytest.mark.parametrize("env_id", sorted(ENV_IDS))
+def test_observation_holds_the_tracking_signals(env_id):
+    """Observation-only policies (SB3 predict) read reference, measurement and cue from it."""
+    env = make(env_id)
+    spec = tracking_env(env).tracking_spec
+    observations, _, infos = rollout(env, seed=2)
+    for observation, info in zip(observations, infos, strict=True):
+        read = spec.from_observation(observation)
+        for field in ("reference", "measurement", "cue"):
+            np.testing.assert_allclose(read[field], info[TRACKING_KEY][field], atol=1e-12)
