@@ -6,11 +6,11 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from .agent import CFPCAgent, env_attribute, to_action
 from .config import ConfigError, ControllerConfig, RunConfig
 from .controllers import BASES, CFPC, PID, ForwardModel, closed_loop, identify_arx, identify_fir, make_rule
 from .envs import TrackingSpec
 from .envs.delay import delay_steps
-from .rollout import to_action, tracking_of
 
 
 def make_env(config: RunConfig) -> gym.Env:
@@ -20,7 +20,7 @@ def make_env(config: RunConfig) -> gym.Env:
         raise ConfigError(f"env.id: {exc}") from None
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"env.kwargs: {exc}") from None
-    if not isinstance(getattr(env.unwrapped, "tracking_spec", None), TrackingSpec):
+    if not isinstance(env_attribute(env, "tracking_spec"), TrackingSpec):
         raise ConfigError(
             f"env.id: {config.env.id} exposes no tracking signals (env.unwrapped.tracking_spec and "
             'info["tracking"]); wrap it in an adapter that does'
@@ -29,7 +29,12 @@ def make_env(config: RunConfig) -> gym.Env:
 
 
 def spec_of(env: gym.Env) -> TrackingSpec:
-    return env.unwrapped.tracking_spec
+    return env_attribute(env, "tracking_spec")
+
+
+def make_vector_env(config: RunConfig, count: int) -> gym.vector.SyncVectorEnv:
+    """``count`` copies of the configured env, stepped in one batch."""
+    return gym.vector.SyncVectorEnv([lambda: make_env(config)] * count)
 
 
 def torch_options(config: RunConfig) -> dict:
@@ -82,7 +87,7 @@ def _key(config: RunConfig, controller: ControllerConfig) -> str:
 
 def sensory_delay_steps(env: gym.Env, name: str = "sensory_delay") -> int:
     spec = spec_of(env)
-    return delay_steps(getattr(env.unwrapped, name, 0.0) or 0.0, spec.dt)
+    return delay_steps(env_attribute(env, name, 0.0) or 0.0, spec.dt)
 
 
 def forward_model(config: RunConfig, controller: ControllerConfig, env: gym.Env) -> ForwardModel:
@@ -91,7 +96,7 @@ def forward_model(config: RunConfig, controller: ControllerConfig, env: gym.Env)
     where = f"{_key(config, controller)}.forward_model"
     pid = make_pid(config, spec_of(env), batch_size=1)
     if settings.kind == "analytic":
-        linear_model = getattr(env.unwrapped, "linear_model", None)
+        linear_model = env_attribute(env, "linear_model")
         if linear_model is None:
             raise ConfigError(
                 f"{where}.kind: analytic needs an env with a known linear model "
@@ -134,15 +139,18 @@ def _closed_loop_run(env: gym.Env, pid: PID, seed: int, draw) -> tuple[np.ndarra
     """One feedback-only trial with ``draw()`` added to the error; returns (sensed outputs, o)."""
     _, info = env.reset(seed=seed)
     pid.reset()
+    holding = env_attribute(env, "holding_command")
+    if holding is not None:
+        pid.set_operating_point(torch.as_tensor(holding())[None])
     sensed, injected, done = [], [], False
     while not done:
-        tracking = tracking_of(info)
+        tracking = info["tracking"]
         o = draw() if draw is not None else np.zeros(pid.dofs)
         error = torch.as_tensor(tracking["reference"] - tracking["measurement"] + o, dtype=pid.kp.dtype)
         command = pid.step(error[None])[0].numpy()
         sensed.append(tracking["measurement"])
         injected.append(o)
-        _, _, terminated, truncated, info = env.step(to_action(env, command))
+        _, _, terminated, truncated, info = env.step(to_action(env_attribute(env, "allocate"), env, command))
         done = terminated or truncated
     return np.array(sensed), np.array(injected)
 
@@ -182,3 +190,11 @@ def make_controller(config: RunConfig, controller: ControllerConfig, env: gym.En
         )
     except ValueError as exc:
         raise ConfigError(f"{where}: {exc}") from None
+
+
+def make_agent(config: RunConfig, index: int, env: gym.Env | gym.vector.VectorEnv) -> CFPCAgent:
+    """The agent of configured controller ``index`` for ``env`` (single, or a SyncVectorEnv)."""
+    single = env.envs[0] if isinstance(env, gym.vector.VectorEnv) else env
+    batch = env.num_envs if isinstance(env, gym.vector.VectorEnv) else 1
+    controller = make_controller(config, config.controllers[index], single, batch_size=batch)
+    return CFPCAgent(env, controller)

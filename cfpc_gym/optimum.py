@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .build import make_controller, make_env
+from .agent import CFPCAgent
+from .build import make_controller, make_env, make_vector_env
 from .config import ControllerConfig, RunConfig
 from .rollout import run_trial
 
@@ -31,14 +32,14 @@ def least_squares_optimum(config: RunConfig) -> Optimum:
     dofs = first.unwrapped.tracking_spec.dofs
     features = make_controller(config, probe, first, batch_size=1).basis.features
     columns = dofs * features
-    envs = [first] + [make_env(config) for _ in range(columns)]
+    envs = make_vector_env(config, columns + 1)
     controller = make_controller(config, probe, first, batch_size=columns + 1)
     unit = torch.zeros_like(controller.weights)  # (1 + D F, D, F): env 1 + j carries weight j only
     unit[1:].view(columns, columns).copy_(torch.eye(columns))
     controller.weights.copy_(unit)
-    record = run_trial(envs, controller, learn=False, seeds=[config.seed] * len(envs))
-    for env in envs:
-        env.close()
+    record = run_trial(CFPCAgent(envs, controller), learn=False, seeds=[config.seed] * (columns + 1))
+    envs.close()
+    first.close()
     baseline = record.error[:, 0]  # (N, D)
     responses = baseline[:, None, :] - record.error[:, 1:]  # (N, D F, D)
     design = responses.transpose(0, 2, 1).reshape(-1, columns)  # rows: (step, output DOF)

@@ -1,20 +1,14 @@
-"""Closed-loop trials: a batch of Gymnasium envs, one batched controller, one step at a time."""
+"""Closed-loop trials: a batch of envs (a SyncVectorEnv) driven by one CFPC agent, step by step."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import gymnasium as gym
 import numpy as np
-import torch
 
-from .controllers import CFPC
+from .agent import CFPCAgent
 from .envs import TRACKING_KEY
-
-
-class TrackingError(ValueError):
-    """The env does not expose the tracking signals a controller needs."""
 
 
 @dataclass
@@ -39,57 +33,30 @@ class TrialRecord:
         return np.abs(self.error).max(axis=(0, 2))
 
 
-def tracking_of(info: dict) -> dict[str, np.ndarray]:
-    try:
-        return info[TRACKING_KEY]
-    except KeyError:
-        raise TrackingError(
-            f'the env exposes no info["{TRACKING_KEY}"] (reference, measurement, cue); '
-            "wrap it in an adapter that does"
-        ) from None
-
-
-def to_action(env: gym.Env, command: np.ndarray) -> np.ndarray:
-    """Joint-space command to the env's action: through its muscle allocation when it has one."""
-    allocate = getattr(env.unwrapped, "allocate", None)
-    action = allocate(command) if allocate is not None else command
-    return np.asarray(action, dtype=env.action_space.dtype)
-
-
-def run_trial(
-    envs: Sequence[gym.Env],
-    controller: CFPC,
-    *,
-    learn: bool = True,
-    seeds: Sequence[int | None] | None = None,
-) -> TrialRecord:
-    """One episode of every env (they must share the trial length), learning online if ``learn``."""
-    if len(envs) != controller.batch_size:
-        raise ValueError(f"{len(envs)} envs for a controller of batch size {controller.batch_size}")
-    seeds = seeds if seeds is not None else [None] * len(envs)
-    infos = [env.reset(seed=seed)[1] for env, seed in zip(envs, seeds, strict=True)]
-    controller.reset()
+def run_trial(agent: CFPCAgent, *, learn: bool = True, seeds: Sequence[int] | None = None) -> TrialRecord:
+    """One episode of every env of the agent's vector env (they share the trial length)."""
+    env = agent.env
+    observation, info = env.reset(seed=None if seeds is None else list(seeds))
+    agent.reset()
+    learning, agent.learn = agent.learn, learn
     rows: dict[str, list[np.ndarray]] = {name: [] for name in TrialRecord.__dataclass_fields__}
-    done = False
-    while not done:
-        tracking = [tracking_of(info) for info in infos]
-        signals = {key: np.stack([t[key] for t in tracking]) for key in tracking[0]}
-        with torch.no_grad():
-            command = controller.step(signals["reference"], signals["measurement"], signals["cue"])
-            if learn:
-                controller.update()
-        command_np = command.cpu().numpy()
-        steps = [env.step(to_action(env, c)) for env, c in zip(envs, command_np, strict=True)]
-        infos = [s[4] for s in steps]
-        done = any(s[2] or s[3] for s in steps)
-        for key, value in (
-            ("error", controller.error),
-            ("feedforward", controller.feedforward_output),
-            ("counterfactual_error", controller.counterfactual_error),
-        ):
-            rows[key].append(value.cpu().numpy())
-        rows["command"].append(command_np)
-        rows["target"].append(signals["target"])
-        rows["output"].append(signals["output"])
-        rows["cue"].append(signals["cue"])
+    try:
+        done = np.zeros(agent.num_envs, dtype=bool)
+        while not done.all():
+            action = agent.act(observation, info)
+            controller, tracking = agent.controller, info[TRACKING_KEY]
+            for key, value in (
+                ("error", controller.error),
+                ("feedforward", controller.feedforward_output),
+                ("counterfactual_error", controller.counterfactual_error),
+                ("command", controller.command),
+            ):
+                rows[key].append(value.cpu().numpy())
+            for key in ("target", "output", "cue"):
+                rows[key].append(np.asarray(tracking[key]).reshape(agent.num_envs, -1))
+            observation, _, terminated, truncated, info = env.step(action)
+            agent.observe(terminated, truncated)
+            done |= terminated | truncated
+    finally:
+        agent.learn = learning
     return TrialRecord(**{key: np.stack(value) for key, value in rows.items()})

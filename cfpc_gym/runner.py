@@ -10,12 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 
-from .build import make_controller, make_env
+from .agent import CFPCAgent, env_attribute
+from .build import make_agent, make_vector_env
 from .config import RunConfig, dump_config
-from .controllers import CFPC
 from .optimum import Optimum, least_squares_optimum
 from .rollout import TrialRecord, run_trial
 
@@ -72,25 +71,21 @@ class RunResult:
         }
 
 
-def prepare(config: RunConfig, index: int) -> tuple[list[gym.Env], CFPC]:
-    """The envs and controller of one configured controller: every config error surfaces here."""
-    envs = [make_env(config) for _ in range(config.envs)]
-    return envs, make_controller(config, config.controllers[index], envs[0], batch_size=len(envs))
+def prepare(config: RunConfig, index: int) -> CFPCAgent:
+    """The agent of one configured controller over its envs: every config error surfaces here."""
+    return make_agent(config, index, make_vector_env(config, config.envs))
 
 
 def run_controller(
-    config: RunConfig,
-    index: int,
-    say: Callable[[str], None],
-    prepared: tuple[list[gym.Env], CFPC] | None = None,
+    config: RunConfig, index: int, say: Callable[[str], None], agent: CFPCAgent | None = None
 ) -> ControllerResult:
     settings = config.controllers[index]
-    envs, controller = prepared or prepare(config, index)
+    agent = agent or prepare(config, index)
     result = ControllerResult(settings.name, settings.rule)
     start = time.perf_counter()
     for trial in range(config.trials):
-        seeds = [config.seed + i for i in range(len(envs))] if trial == 0 else None
-        record = run_trial(envs, controller, seeds=seeds)
+        seeds = [config.seed + i for i in range(config.envs)] if trial == 0 else None
+        record = run_trial(agent, seeds=seeds)
         rmse = float(np.mean(record.rmse))
         result.trial_rmse.append(rmse)
         result.trial_max_error.append(float(np.max(record.max_error)))
@@ -112,22 +107,21 @@ def run_controller(
             )
             break
     result.wall_time_s = time.perf_counter() - start
-    for env in envs:
-        env.close()
+    agent.env.close()
     return result
 
 
 def run_experiment(config: RunConfig, say: Callable[[str], None] = print) -> RunResult:
     """Run every controller; compute the least-squares optimum when the env is linear."""
-    prepared = [prepare(config, index) for index in range(len(config.controllers))]  # fail early
-    unwrapped = prepared[0][0][0].unwrapped
-    optimum = least_squares_optimum(config) if hasattr(unwrapped, "linear_model") else None
+    agents = [prepare(config, index) for index in range(len(config.controllers))]  # fail early
+    spec = agents[0].spec
+    optimum = least_squares_optimum(config) if env_attribute(agents[0].env, "linear_model") else None
     results = []
     for index, settings in enumerate(config.controllers):
         count = f"[{index + 1}/{len(config.controllers)}]"
         say(f"{count} {settings.name} ({settings.rule}): {config.trials} trials")
-        results.append(run_controller(config, index, say, prepared[index]))
-    return RunResult(config, results, optimum, unwrapped.tracking_spec.dt)
+        results.append(run_controller(config, index, say, agents[index]))
+    return RunResult(config, results, optimum, spec.dt)
 
 
 def summary_table(result: RunResult) -> str:

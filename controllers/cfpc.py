@@ -58,6 +58,7 @@ class CFPC(nn.Module):
         self.error = zeros.clone()
         self.feedforward_output = zeros.clone()
         self.feedback_command = zeros.clone()
+        self.command = zeros.clone()
         self.trace: torch.Tensor | None = None
 
     @property
@@ -80,8 +81,8 @@ class CFPC(nn.Module):
     def step(self, reference: TensorLike, measurement: TensorLike, cue: TensorLike) -> torch.Tensor:
         self.error = self._tensor(reference) - self._tensor(measurement)
         if not self.rule.learns:
-            self.feedback_command = self.feedback.step(self.error)
-            return self.feedback_command
+            self.feedback_command = self.command = self.feedback.step(self.error)
+            return self.command
         phi = self.basis.step(self._tensor(cue))
         self.trace = self.eligibility.step(phi)
         self.feedforward_output = self.feedforward(phi)
@@ -91,16 +92,20 @@ class CFPC(nn.Module):
         else:
             command = self.feedback.step(self.error, feedforward=self.feedforward_output)
             self.feedback_command = command - self.feedforward_output
+        self.command = command
         return command
 
-    def update(self, error: TensorLike | None = None) -> None:
-        """Learn from this step; ``error`` overrides the rule's teacher signal (B, D)."""
+    def update(self, error: TensorLike | None = None, active: torch.Tensor | None = None) -> None:
+        """Learn from this step; ``error`` overrides the rule's teacher signal (B, D); envs where
+        ``active`` (B,) is False do not learn (e.g. a step whose action a vector env ignored)."""
         if not self.rule.learns or self.learning_rate == 0:
             return
         if error is not None:
             teacher = self._tensor(error)
         else:
             teacher = self.error if self.rule.teacher == "error" else self.feedback_command
+        if active is not None:
+            teacher = teacher * active.to(teacher)[:, None]
         delta = (teacher[:, None, None, :] @ self.trace).squeeze(2)  # sum_i teacher_i eps_li: (B, D, F)
         if self.normalized:
             power = self.trace.square().sum(dim=(1, 3)).mean(dim=1)  # mean_i |eps_i|^2, (B,)

@@ -3,7 +3,8 @@
 Discretisation (the one ``transfer_function`` returns exactly):
     integral[k]   = integral[k-1] + dt * e[k]                         (backward rectangle)
     derivative[k] = (tau * derivative[k-1] + kd * (e[k] - e[k-1])) / (tau + dt)   (filtered)
-    u[k]          = clip(kp e[k] + ki integral[k] + derivative[k] + feedforward, limits)
+    u[k]          = clip(u0 + kp e[k] + ki integral[k] + derivative[k] + feedforward, limits)
+with u0 the operating-point command (0 unless set, e.g. the torque that holds a posture).
 Anti-windup by conditional integration: the integral holds while the output saturates and the
 error pushes further into saturation.
 """
@@ -50,13 +51,24 @@ class PID(nn.Module):
         self.register_buffer("integral", torch.zeros(batch_size, dofs, **kw))
         self.register_buffer("derivative", torch.zeros(batch_size, dofs, **kw))
         self.register_buffer("previous_error", torch.zeros(batch_size, dofs, **kw))
+        # u0: the command that holds the operating point (e.g. against gravity), added to the PID's.
+        self.register_buffer("operating_point", torch.zeros(batch_size, dofs, **kw))
         tau = derivative_time_constant
         self._derivative_decay = tau / (tau + dt)
         self._derivative_gain = 1.0 / (tau + dt)
 
     def reset(self, mask: torch.Tensor | None = None) -> None:
+        """Clear integral and derivative memory; the operating point stays."""
         for state in (self.integral, self.derivative, self.previous_error):
             zero_where(state, mask)
+
+    def set_operating_point(self, command: torch.Tensor, mask: torch.Tensor | None = None) -> None:
+        """Set u0 (B, D) for the envs in ``mask`` (all when None)."""
+        command = command.to(self.operating_point)
+        if mask is None:
+            self.operating_point.copy_(command)
+        else:
+            self.operating_point[mask] = command[mask]
 
     def step(self, error: torch.Tensor, feedforward: torch.Tensor | None = None) -> torch.Tensor:
         """Command for this step's error (B, D); ``feedforward`` is added before saturation."""
@@ -64,7 +76,7 @@ class PID(nn.Module):
             error - self.previous_error
         )
         integral = self.integral + self.dt * error
-        raw = self.kp * error + self.ki * integral + derivative
+        raw = self.operating_point + self.kp * error + self.ki * integral + derivative
         if feedforward is not None:
             raw = raw + feedforward
         command = torch.maximum(torch.minimum(raw, self.limit), -self.limit)

@@ -207,6 +207,10 @@ class MuscleTaskEnv(gym.Env):
 
     # --- muscle allocation --------------------------------------------------------------------------
 
+    def holding_command(self) -> np.ndarray:
+        """The joint command (N*m) that holds the current posture against gravity."""
+        return self.physics.holding_torques()
+
     def allocate(self, command: np.ndarray) -> np.ndarray:
         """Desired joint torques (N*m, one per joint) to excitations in [0, 1] at the current posture.
 

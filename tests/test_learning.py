@@ -5,7 +5,7 @@ import pytest
 import torch
 from conftest import cuda_or_skip
 
-from cfpc_gym.build import make_controller, make_env
+from cfpc_gym.build import make_agent, make_vector_env
 from cfpc_gym.config import load_config
 from cfpc_gym.optimum import least_squares_optimum
 from cfpc_gym.rollout import run_trial
@@ -31,10 +31,9 @@ def optimum():
 def test_the_optimum_is_attained_by_its_weights(optimum):
     """Exactness: freezing the least-squares weights into the controller gives the optimum RMSE."""
     config = only("cfpc", 1)
-    env = make_env(config)
-    controller = make_controller(config, config.controllers[0], env, batch_size=1)
-    controller.weights[0].copy_(torch.as_tensor(optimum.weights))
-    record = run_trial([env], controller, learn=False, seeds=[config.seed])
+    agent = make_agent(config, 0, make_vector_env(config, 1))
+    agent.controller.weights[0].copy_(torch.as_tensor(optimum.weights))
+    record = run_trial(agent, learn=False, seeds=[config.seed])
     assert record.rmse[0] == pytest.approx(optimum.rmse, rel=1e-4)
     assert optimum.rmse < 0.2 * optimum.feedback_rmse
 
@@ -74,32 +73,28 @@ def test_a_batch_learns_exactly_like_separate_runs():
     """B envs (different random cue-to-movement intervals) in one batch == B single-env runs."""
     config = only("cfpc", 3, "env.kwargs.interval_jitter=0.1", "dtype=float64")
     seeds = [11, 12, 13, 14]
-    batched_envs = [make_env(config) for _ in seeds]
-    batched = make_controller(config, config.controllers[0], batched_envs[0], batch_size=len(seeds))
-    batched_rmse = [run_trial(batched_envs, batched, seeds=seeds if t == 0 else None).rmse for t in range(3)]
+    batched = make_agent(config, 0, make_vector_env(config, len(seeds)))
+    batched_rmse = [run_trial(batched, seeds=seeds if t == 0 else None).rmse for t in range(3)]
+    assert np.ptp(batched_rmse[0]) > 0, "the envs must differ, or the test proves nothing"
     for b, seed in enumerate(seeds):
-        env = make_env(config)
-        single = make_controller(config, config.controllers[0], env, batch_size=1)
-        single_rmse = [run_trial([env], single, seeds=[seed] if t == 0 else None).rmse[0] for t in range(3)]
+        single = make_agent(config, 0, make_vector_env(config, 1))
+        single_rmse = [run_trial(single, seeds=[seed] if t == 0 else None).rmse[0] for t in range(3)]
         np.testing.assert_allclose([r[b] for r in batched_rmse], single_rmse, rtol=1e-10)
         np.testing.assert_allclose(
-            batched.weights[b].numpy(), single.weights[0].numpy(), rtol=1e-9, atol=1e-12
+            batched.controller.weights[b].numpy(), single.controller.weights[0].numpy(), rtol=1e-9, atol=1e-12
         )
-    assert np.ptp(batched_rmse[0]) > 0, "the envs must differ, or the test proves nothing"
 
 
 def test_shared_weights_learn_the_batch_mean_update():
     config = only("cfpc", 2, "controllers.1.shared_weights=true", "dtype=float64")
-    envs = [make_env(config) for _ in range(3)]
-    shared = make_controller(config, config.controllers[0], envs[0], batch_size=3)
-    assert shared.weights.shape[0] == 1
+    shared = make_agent(config, 0, make_vector_env(config, 3))
+    assert shared.controller.weights.shape[0] == 1
     for trial in range(2):
-        run_trial(envs, shared, seeds=[0, 0, 0] if trial == 0 else None)
-    env = make_env(paper())
-    alone = make_controller(config, config.controllers[0], env, batch_size=1)
+        run_trial(shared, seeds=[0, 0, 0] if trial == 0 else None)
+    alone = make_agent(config, 0, make_vector_env(config, 1))
     for trial in range(2):
-        run_trial([env], alone, seeds=[0] if trial == 0 else None)
-    np.testing.assert_allclose(shared.weights.numpy(), alone.weights.numpy(), rtol=1e-9, atol=1e-12)
+        run_trial(alone, seeds=[0] if trial == 0 else None)
+    np.testing.assert_allclose(shared.controller.weights.numpy(), alone.controller.weights.numpy(), rtol=1e-9)
 
 
 @pytest.mark.gpu

@@ -1,0 +1,166 @@
+"""CFPC as a Gymnasium agent: reads the tracking signals, returns the env's actions, learns online.
+
+    agent = make_agent(config, env)            # env: a single env or a gymnasium vector env
+    observation, info = env.reset(seed=0)
+    while True:
+        action = agent.act(observation, info)
+        observation, reward, terminated, truncated, info = env.step(action)
+        agent.observe(terminated, truncated)   # learn from this step; note episode ends
+
+Trials are episodes: learned weights persist across them, while each env's controller memory
+(PID integral, basis and trace filters) restarts with its episode, whatever the vector env's
+autoreset mode. ``predict`` speaks Stable-Baselines3's policy protocol, so ``evaluate_policy`` and
+any SB3 loop can run the agent (it then reads the tracking signals from the observation).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium.vector import AutoresetMode, VectorEnv
+
+from .controllers import CFPC
+from .envs import TRACKING_KEY, TrackingSpec
+
+
+def env_attribute(env: gym.Env | VectorEnv, name: str, default: Any = None) -> Any:
+    """An attribute of the (first sub-)env, looked up through its wrappers."""
+    if isinstance(env, VectorEnv):
+        try:
+            return env.get_attr(name)[0]
+        except AttributeError:
+            return default
+    try:
+        return env.get_wrapper_attr(name)
+    except AttributeError:
+        return default
+
+
+class CFPCAgent:
+    def __init__(self, env: gym.Env | VectorEnv, controller: CFPC, *, learn: bool = True):
+        self.env, self.controller, self.learn = env, controller, learn
+        self.vector = isinstance(env, VectorEnv)
+        self.num_envs = env.num_envs if self.vector else 1
+        if controller.batch_size != self.num_envs:
+            raise ValueError(f"controller batch size {controller.batch_size} != {self.num_envs} envs")
+        spec = env_attribute(env, "tracking_spec")
+        if not isinstance(spec, TrackingSpec):
+            raise TypeError(
+                'the env exposes no tracking signals (tracking_spec and info["tracking"]); '
+                "wrap it in an adapter that does"
+            )
+        self.spec: TrackingSpec = spec
+        if self.vector and not hasattr(env, "envs"):
+            raise TypeError("CFPCAgent needs a SyncVectorEnv: it allocates each command at its env's posture")
+        self._sub_envs = list(env.envs) if self.vector else [env]
+        self._allocate = [env_attribute(e, "allocate") for e in self._sub_envs]
+        autoreset = env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP) if self.vector else None
+        self._next_step_autoreset = autoreset == AutoresetMode.NEXT_STEP
+        self._starting = np.ones(self.num_envs, dtype=bool)  # next observation begins an episode
+        self._ignored = np.zeros(self.num_envs, dtype=bool)  # next action is ignored by autoreset
+        self._acted = False
+
+    # --- the Gymnasium loop ---------------------------------------------------------------------
+
+    def act(self, observation: np.ndarray, info: dict | None = None) -> np.ndarray:
+        """The env's action for this observation (and info, when it carries the tracking signals)."""
+        if info is not None and TRACKING_KEY in info:
+            signals = {k: np.asarray(info[TRACKING_KEY][k]) for k in ("reference", "measurement", "cue")}
+        else:
+            signals = self.spec.from_observation(observation)
+        actions = self._act(signals)
+        return actions if self.vector else actions[0]
+
+    def _act(self, signals: dict[str, np.ndarray]) -> np.ndarray:
+        """Batched signals -> batched actions (B, action_dim)."""
+        signals = {k: v.reshape(self.num_envs, -1) for k, v in signals.items()}
+        self._begin_episodes()
+        with torch.no_grad():
+            command = self.controller.step(signals["reference"], signals["measurement"], signals["cue"])
+        self._acted = True
+        commands = command.cpu().numpy()
+        return np.stack(
+            [to_action(a, e, c) for a, e, c in zip(self._allocate, self._sub_envs, commands, strict=True)]
+        )
+
+    def observe(self, terminated, truncated) -> None:
+        """After ``env.step``: learn from the step just taken, and note which episodes ended."""
+        if not self._acted:
+            raise RuntimeError("observe() follows act(): call act(observation, info) before env.step")
+        if self.learn:
+            active = torch.as_tensor(~self._ignored, device=self.controller.device)
+            with torch.no_grad():
+                self.controller.update(active=active)
+        ended = np.logical_or(terminated, truncated).reshape(self.num_envs)
+        if self.vector and self._next_step_autoreset:
+            # This step reset the envs that were ignored; the envs that ended now reset on the next.
+            self._starting |= self._ignored
+            self._ignored = ended.copy()
+        else:
+            self._starting |= ended
+        self._acted = False
+
+    def reset(self, mask: np.ndarray | None = None) -> None:
+        """Mark episodes as starting afresh (all when None), e.g. after a manual ``env.reset()``."""
+        self._starting |= np.ones(self.num_envs, bool) if mask is None else np.asarray(mask, bool)
+        self._ignored[:] = False if mask is None else self._ignored & ~np.asarray(mask, bool)
+
+    def _begin_episodes(self) -> None:
+        if not self._starting.any():
+            return
+        mask = torch.as_tensor(self._starting, device=self.controller.device)
+        self.controller.reset(mask)
+        holding = [env_attribute(e, "holding_command") for e in self._sub_envs]
+        if all(h is not None for h in holding):
+            points = torch.as_tensor(np.stack([h() for h in holding]), device=self.controller.device)
+            self.controller.feedback.set_operating_point(points, mask)
+        self._starting[:] = False
+
+    # --- Stable-Baselines3 ------------------------------------------------------------------------
+
+    def predict(
+        self,
+        observation: np.ndarray,
+        state: tuple[np.ndarray, ...] | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = False,
+    ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
+        """SB3's ``PolicyPredictor``: actions for a batch of observations (n_envs, obs_dim).
+
+        SB3 vector envs hand back the reset observation at an episode's end, flagged by
+        ``episode_start``; the agent learns from each step as it predicts (the policy is
+        deterministic either way).
+        """
+        observation = np.asarray(observation)
+        batched = observation.ndim == 2
+        if episode_start is not None:
+            self._starting |= np.asarray(episode_start, bool).reshape(self.num_envs)
+        actions = self._act(self.spec.from_observation(observation.reshape(self.num_envs, -1)))
+        if self.learn:
+            with torch.no_grad():
+                self.controller.update()
+        self._acted = False
+        return (actions if batched else actions[0]), state
+
+    # --- persistence ----------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "controller": self.controller.state_dict(),
+            "starting": self._starting.copy(),
+            "ignored": self._ignored.copy(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.controller.load_state_dict(state["controller"])
+        self._starting = np.asarray(state["starting"], bool).copy()
+        self._ignored = np.asarray(state["ignored"], bool).copy()
+
+
+def to_action(allocate, env: gym.Env, command: np.ndarray) -> np.ndarray:
+    """Joint-space command to the env's action: through its muscle allocation when it has one."""
+    action = allocate(command) if allocate is not None else command
+    return np.asarray(action, dtype=env.action_space.dtype)
