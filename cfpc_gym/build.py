@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import control
 import gymnasium as gym
 import numpy as np
 import torch
@@ -112,9 +113,46 @@ def forward_model(config: RunConfig, controller: ControllerConfig, env: gym.Env)
             )
         except ValueError as exc:
             raise ConfigError(f"{where}: {exc}") from None
+    elif settings.kind == "linearized":
+        model = linearized(config, env, pid, where)
     else:
         model = identify(config, settings, env, pid, where)
     return model.scaled(settings.gain)
+
+
+def allocation_gain(env: gym.Env, step: float = 1e-2) -> np.ndarray:
+    """d excitations / d command (actions, D) about the posture-holding command, by central differences."""
+    allocate = env_attribute(env, "allocate")
+    holding = env_attribute(env, "holding_command")
+    centre = holding() if holding is not None else np.zeros(spec_of(env).dofs)
+    columns = [
+        (allocate(centre + step * e) - allocate(centre - step * e)) / (2 * step) for e in np.eye(len(centre))
+    ]
+    return np.stack(columns, axis=1)
+
+
+def linearized(config: RunConfig, env: gym.Env, pid: PID, where: str) -> ForwardModel:
+    """The loop closed around MuJoCo's linearisation of the body at its rest posture."""
+    linearize = env_attribute(env, "linearize")
+    if linearize is None:
+        raise ConfigError(
+            f"{where}.kind: linearized needs a MuJoCo env with linearize() ({config.env.id} has none); "
+            "use kind: identified"
+        )
+    env.reset(seed=config.seed)
+    a, b, c, d = linearize()
+    gain = allocation_gain(env)
+    plant = control.ss(a, b @ gain, c, d @ gain, spec_of(env).dt)
+    try:
+        return closed_loop(
+            plant,
+            [pid.transfer_function(i) for i in range(pid.dofs)],
+            spec_of(env).dt,
+            sensory_delay_steps=sensory_delay_steps(env),
+            motor_delay_steps=sensory_delay_steps(env, "motor_delay"),
+        )
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}; try other feedback gains or kind: identified") from None
 
 
 def probe(env: gym.Env, pid: PID, trials: int, amplitude: float, seed: int):

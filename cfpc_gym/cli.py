@@ -40,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--out", type=Path, help="run directory (default: runs/NAME-TIMESTAMP)")
     run.add_argument("--force", action="store_true", help="write into an existing run directory")
+    run.add_argument("--resume", type=Path, metavar="DIR", help="continue the run in DIR (a killed run)")
     run.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     commands.add_parser("envs", help="list the registered cfpc_gym environments")
     return parser
@@ -52,18 +53,47 @@ def _out_dir(args, name: str) -> Path:
     return out
 
 
+def _resumed(args):
+    """The config and directory of the run to continue."""
+    if args.config or args.overrides or args.out:
+        raise UsageError("--resume DIR takes no CONFIG, --set or --out: the run's own config.yaml is used")
+    config_path = args.resume / "config.yaml"
+    if not config_path.is_file():
+        raise UsageError(f"--resume: {args.resume} holds no config.yaml; is it a cfpc-gym run directory?")
+    return load_config(config_path), args.resume
+
+
 def _run(args) -> int:
-    config = load_config(args.config, args.overrides)
+    config, out = _resumed(args) if args.resume else (load_config(args.config, args.overrides), None)
     if args.print_config:
         print(dump_config(config), end="")
         return 0
-    out = _out_dir(args, config.name)
-    from .runner import run_experiment, summary_table, write_outputs  # torch loads only when running
+    from .runner import (
+        CHECKPOINTS,
+        CheckpointError,
+        run_experiment,
+        summary_table,
+        write_atomic,
+        write_outputs,
+    )
+
+    if out is None:
+        out = _out_dir(args, config.name)
+        out.mkdir(parents=True, exist_ok=True)
+        for stale in (out / CHECKPOINTS).glob("*.pt") if args.force else ():
+            stale.unlink()  # --force starts afresh
+        write_atomic(out / "config.yaml", dump_config(config))  # first: --resume reads it
 
     def say(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
-    result = run_experiment(config, say=say)
+    try:
+        result = run_experiment(config, say=say, out_dir=out)
+    except CheckpointError as exc:
+        raise UsageError(str(exc)) from None
+    except KeyboardInterrupt:
+        print(f"interrupted; continue with: cfpc-gym run --resume {out}", file=sys.stderr)
+        return 130
     written = write_outputs(result, out)
     print(summary_table(result))
     print(f"wrote {', '.join(p.name for p in written)} to {out}")
@@ -88,9 +118,6 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
 
 
 if __name__ == "__main__":

@@ -101,8 +101,10 @@ BasisConfig = Annotated[
 
 
 class ForwardModelConfig(Section):
-    kind: Literal["analytic", "identified"] = "analytic"
-    """analytic: from the env's linear model and the PID; identified: least squares on a probe."""
+    kind: Literal["analytic", "linearized", "identified"] = "analytic"
+    """analytic: the env's linear model and the PID; linearized: MuJoCo's linearisation of the body
+    at rest (mjd_transitionFD) closed with the PID, allocation and delays; identified: least squares
+    on a probing run."""
     gain: float = Field(1.0, gt=0)
     """Multiplies the model's gain: 1 is exact; other values test robustness to a wrong model."""
     method: Literal["fir", "arx"] = "fir"

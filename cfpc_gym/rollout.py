@@ -32,6 +32,27 @@ class TrialRecord:
     def max_error(self) -> np.ndarray:
         return np.abs(self.error).max(axis=(0, 2))
 
+    def lag(self, dt: float, window: float = 0.5) -> np.ndarray:
+        """Per env (B,): seconds by which the true output trails the target (negative: it leads),
+        at the peak of their cross-correlation within +-``window``; NaN where the target is still."""
+        target = self.target - self.target[:1]  # movements, from where each trial starts
+        output = self.output - self.output[:1]
+        steps = len(target)
+        shifts = np.arange(-round(window / dt), round(window / dt) + 1)
+        scores = np.stack(
+            [
+                np.sum(target[: steps - s] * output[s:], axis=(0, 2))  # output at t + s vs target at t
+                if s >= 0
+                else np.sum(target[-s:] * output[: steps + s], axis=(0, 2))
+                for s in shifts
+            ]
+        )  # (shifts, B)
+        lags = shifts[np.argmax(scores, axis=0)] * dt
+        return np.where(np.any(target != 0, axis=(0, 2)), lags, np.nan)
+
+    def as_arrays(self) -> dict[str, np.ndarray]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
 
 def run_trial(agent: CFPCAgent, *, learn: bool = True, seeds: Sequence[int] | None = None) -> TrialRecord:
     """One episode of every env of the agent's vector env (they share the trial length)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from .agent import CFPCAgent, env_attribute
 from .build import make_agent, make_vector_env
@@ -25,14 +27,23 @@ class ControllerResult:
     rule: str
     trial_rmse: list[float] = field(default_factory=list)
     trial_max_error: list[float] = field(default_factory=list)
+    trial_lag_s: list[float | None] = field(default_factory=list)  # output behind target (s)
+    trial_wall_time_s: list[float] = field(default_factory=list)  # per trial, learning included
+    env_steps: int = 0
     diverged_at_trial: int | None = None
-    wall_time_s: float = 0.0
     first_trial: TrialRecord | None = None
     last_trial: TrialRecord | None = None
 
     @property
     def final_rmse(self) -> float:
         return self.trial_rmse[-1]
+
+    @property
+    def trials_done(self) -> int:
+        return len(self.trial_rmse)
+
+    def finished(self, trials: int) -> bool:
+        return self.diverged_at_trial is not None or self.trials_done >= trials
 
 
 @dataclass
@@ -52,12 +63,14 @@ class RunResult:
                     "rule": c.rule,
                     "trial_rmse": c.trial_rmse,
                     "trial_max_error": c.trial_max_error,
+                    "trial_lag_s": c.trial_lag_s,
                     "final_rmse": c.final_rmse,
                     "best_rmse": min(c.trial_rmse),
                     "final_to_optimum": c.final_rmse / optimum if optimum else None,
                     "diverged": c.diverged_at_trial is not None,
                     "diverged_at_trial": c.diverged_at_trial,
-                    "wall_time_s": c.wall_time_s,
+                    "env_steps": c.env_steps,
+                    "wall_time_s": sum(c.trial_wall_time_s),
                 }
             )
         return {
@@ -70,58 +83,174 @@ class RunResult:
             "runs": runs,
         }
 
+    def csv(self) -> str:
+        """One row per controller and trial."""
+        lines = ["controller,rule,trial,rmse,max_error,lag_s,env_steps,wall_time_s"]
+        for c in self.controllers:
+            steps_per_trial = c.env_steps // max(c.trials_done, 1)
+            for t, (rmse, max_error, lag, wall) in enumerate(
+                zip(c.trial_rmse, c.trial_max_error, c.trial_lag_s, c.trial_wall_time_s, strict=True)
+            ):
+                lag_text = "" if lag is None else f"{lag:.6g}"
+                lines.append(
+                    f"{c.name},{c.rule},{t},{rmse:.9g},{max_error:.9g},{lag_text},"
+                    f"{steps_per_trial * (t + 1)},{wall:.4f}"
+                )
+        return "\n".join(lines) + "\n"
+
 
 def prepare(config: RunConfig, index: int) -> CFPCAgent:
     """The agent of one configured controller over its envs: every config error surfaces here."""
     return make_agent(config, index, make_vector_env(config, config.envs))
 
 
+def _seeds(config: RunConfig) -> list[int]:
+    return [config.seed + i for i in range(config.envs)]
+
+
 def run_controller(
-    config: RunConfig, index: int, say: Callable[[str], None], agent: CFPCAgent | None = None
+    config: RunConfig,
+    index: int,
+    say: Callable[[str], None],
+    agent: CFPCAgent | None = None,
+    result: ControllerResult | None = None,
+    checkpoint: Path | None = None,
 ) -> ControllerResult:
+    """Run (or continue) one controller's trials; after each trial, save ``checkpoint`` if given."""
     settings = config.controllers[index]
     agent = agent or prepare(config, index)
-    result = ControllerResult(settings.name, settings.rule)
-    start = time.perf_counter()
-    for trial in range(config.trials):
-        seeds = [config.seed + i for i in range(config.envs)] if trial == 0 else None
-        record = run_trial(agent, seeds=seeds)
+    result = result or ControllerResult(settings.name, settings.rule)
+    if result.trials_done:  # resuming: replay the envs' resets so their random draws continue exactly
+        agent.env.reset(seed=_seeds(config))
+        for _ in range(result.trials_done - 1):
+            agent.env.reset()
+    while not result.finished(config.trials):
+        trial = result.trials_done
+        start = time.perf_counter()
+        record = run_trial(agent, seeds=_seeds(config) if trial == 0 else None)
         rmse = float(np.mean(record.rmse))
+        lags = record.lag(agent.spec.dt)
+        lag = None if np.all(np.isnan(lags)) else float(np.nanmean(lags))
         result.trial_rmse.append(rmse)
         result.trial_max_error.append(float(np.max(record.max_error)))
-        if trial == 0:
-            result.first_trial = record
+        result.trial_lag_s.append(lag)
+        result.env_steps += record.error.shape[0] * record.error.shape[1]
+        result.first_trial = result.first_trial or record
         result.last_trial = record
-        if trial == 0:
-            # Diverged: error beyond a multiple of the movement itself, or of the first trial's error.
-            target_rms = float(np.sqrt(np.mean(record.target**2)))
-            scale = min(rmse, target_rms) if target_rms > 0 else rmse
-            limit = config.divergence_factor * scale
-        if not math.isfinite(rmse) or rmse > limit:
+        if not math.isfinite(rmse) or rmse > divergence_limit(config, result):
             result.diverged_at_trial = trial
             say(
                 f"controller {settings.name!r} ({settings.rule}): learning diverged at trial {trial} "
-                f"(RMSE {rmse:.3g} > {limit:.3g}, {config.divergence_factor:g} x the smaller of the first "
-                "trial's RMSE and the target's RMS); stopped it. Lower learning_rate, or use rule "
-                "eligibility with a forward model."
+                f"(RMSE {rmse:.3g} > {divergence_limit(config, result):.3g}, {config.divergence_factor:g} x "
+                "the smaller of the first trial's RMSE and the target's RMS); stopped it. Lower "
+                "learning_rate, or use rule eligibility with a forward model."
             )
-            break
-    result.wall_time_s = time.perf_counter() - start
+        result.trial_wall_time_s.append(time.perf_counter() - start)
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, agent, result)
     agent.env.close()
     return result
 
 
-def run_experiment(config: RunConfig, say: Callable[[str], None] = print) -> RunResult:
-    """Run every controller; compute the least-squares optimum when the env is linear."""
+def divergence_limit(config: RunConfig, result: ControllerResult) -> float:
+    """Error beyond a multiple of the movement itself, or of the first trial's error."""
+    first = result.first_trial
+    target_rms = float(np.sqrt(np.mean(first.target**2)))
+    scale = min(result.trial_rmse[0], target_rms) if target_rms > 0 else result.trial_rmse[0]
+    return config.divergence_factor * scale
+
+
+def run_experiment(
+    config: RunConfig,
+    say: Callable[[str], None] = print,
+    out_dir: Path | None = None,
+) -> RunResult:
+    """Run every controller; with ``out_dir``, checkpoint after each trial and continue from any
+    checkpoints already there (``cfpc-gym run --resume``). The least-squares optimum is computed
+    when the env is linear."""
     agents = [prepare(config, index) for index in range(len(config.controllers))]  # fail early
     spec = agents[0].spec
     optimum = least_squares_optimum(config) if env_attribute(agents[0].env, "linear_model") else None
+    checkpoints = [out_dir / CHECKPOINTS / f"{i}.pt" if out_dir else None for i in range(len(agents))]
+    resumed = [  # every checkpoint is read before anything runs: a broken one stops the run at once
+        load_checkpoint(path, agent, settings) if path is not None and path.exists() else None
+        for path, agent, settings in zip(checkpoints, agents, config.controllers, strict=True)
+    ]
     results = []
     for index, settings in enumerate(config.controllers):
+        result = resumed[index]
         count = f"[{index + 1}/{len(config.controllers)}]"
-        say(f"{count} {settings.name} ({settings.rule}): {config.trials} trials")
-        results.append(run_controller(config, index, say, agents[index]))
+        if result is not None and result.finished(config.trials):
+            say(f"{count} {settings.name} ({settings.rule}): done, from its checkpoint")
+            agents[index].env.close()
+        else:
+            done = f", resuming after trial {result.trials_done - 1}" if result else ""
+            say(f"{count} {settings.name} ({settings.rule}): {config.trials} trials{done}")
+            result = run_controller(config, index, say, agents[index], result, checkpoints[index])
+        results.append(result)
     return RunResult(config, results, optimum, spec.dt)
+
+
+CHECKPOINTS = "checkpoints"
+CHECKPOINT_FORMAT = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used: one line naming the file and the problem."""
+
+
+def save_checkpoint(path: Path, agent: CFPCAgent, result: ControllerResult) -> None:
+    """Weights, traces, controller and episode state, and the results so far; written atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {
+        "format": CHECKPOINT_FORMAT,
+        "name": result.name,
+        "agent": {
+            "controller": agent.controller.state_dict(),
+            "starting": torch.as_tensor(agent.state_dict()["starting"]),
+            "ignored": torch.as_tensor(agent.state_dict()["ignored"]),
+        },
+        "result": {
+            "trial_rmse": result.trial_rmse,
+            "trial_max_error": result.trial_max_error,
+            "trial_lag_s": result.trial_lag_s,
+            "trial_wall_time_s": result.trial_wall_time_s,
+            "env_steps": result.env_steps,
+            "diverged_at_trial": result.diverged_at_trial,
+        },
+        "first_trial": {
+            k: torch.from_numpy(np.asarray(v)) for k, v in result.first_trial.as_arrays().items()
+        },
+        "last_trial": {k: torch.from_numpy(np.asarray(v)) for k, v in result.last_trial.as_arrays().items()},
+    }
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    write_atomic(path, buffer.getvalue())
+
+
+def load_checkpoint(path: Path, agent: CFPCAgent, settings) -> ControllerResult:
+    try:
+        state = torch.load(path, map_location=agent.controller.device, weights_only=True)
+        if state.get("format") != CHECKPOINT_FORMAT or state.get("name") != settings.name:
+            raise CheckpointError(f"checkpoint {path}: written for another controller or format")
+        controller_state = state["agent"]["controller"]
+        agent.load_state_dict(
+            {
+                "controller": controller_state,
+                "starting": state["agent"]["starting"].numpy(),
+                "ignored": state["agent"]["ignored"].numpy(),
+            }
+        )
+        result = ControllerResult(settings.name, settings.rule, **state["result"])
+        result.first_trial = TrialRecord(**{k: v.numpy() for k, v in state["first_trial"].items()})
+        result.last_trial = TrialRecord(**{k: v.numpy() for k, v in state["last_trial"].items()})
+    except CheckpointError:
+        raise
+    except Exception:  # a truncated or foreign file: say which, never a traceback
+        raise CheckpointError(
+            f"checkpoint {path} is unreadable or corrupted; delete it to rerun that controller"
+        ) from None
+    return result
 
 
 def summary_table(result: RunResult) -> str:
@@ -154,6 +283,7 @@ def write_outputs(result: RunResult, out_dir: Path) -> list[Path]:
     for name, text in (
         ("config.yaml", dump_config(result.config)),
         ("metrics.json", json.dumps(result.metrics(), indent=2) + "\n"),
+        ("metrics.csv", result.csv()),
     ):
         write_atomic(out_dir / name, text)
         written.append(out_dir / name)

@@ -115,22 +115,23 @@ def closed_loop(
 ) -> ForwardModel:
     """The analytic closed-loop map from feed-forward output o to the sensed output.
 
-    ``plant``: a continuous system (python-control, or (A, B, C, D)) from commands to outputs,
-    discretised here by zero-order hold. ``controllers``: one discrete C(z) per DOF (from
-    ``PID.transfer_function``). The loop: u = C (reference - sensed + o) (``injection="error"``,
+    ``plant``: a system (python-control, or continuous (A, B, C, D)) from commands to outputs; a
+    continuous one is discretised here by zero-order hold, a discrete one must have period ``dt``.
+    ``controllers``: one discrete C(z) per DOF (from ``PID.transfer_function``). The loop: u = C (reference - sensed + o) (``injection="error"``,
     CFPC) or u = C (reference - sensed) + o (``injection="motor"``, FEL).
     """
     if not isinstance(plant, control.LTI):
         plant = control.ss(*plant)
-    if plant.isdtime(strict=True):
-        raise ValueError("plant must be continuous-time; it is discretised here by zero-order hold")
+    if plant.isdtime(strict=True) and not np.isclose(plant.dt, dt):
+        raise ValueError(f"a discrete plant must have the control period {dt} s, not {plant.dt} s")
     dofs = plant.noutputs
     if plant.ninputs != dofs or len(controllers) != dofs:
         raise ValueError(
             f"plant must be square with one controller per DOF: {plant.ninputs} inputs, "
             f"{plant.noutputs} outputs, {len(controllers)} controllers"
         )
-    discrete_plant = control.c2d(control.ss(plant), dt, method="zoh")
+    discrete = plant.isdtime(strict=True)
+    discrete_plant = control.ss(plant) if discrete else control.c2d(control.ss(plant), dt, method="zoh")
     feedback = control.ss(control.append(*controllers)) if dofs > 1 else control.ss(controllers[0])
     sensed_plant = (
         delay_system(sensory_delay_steps, dofs, dt)

@@ -205,6 +205,23 @@ class MuscleTaskEnv(gym.Env):
     def _task_info(self) -> dict[str, Any]:
         return {}
 
+    def linearize(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Discrete (A, B, C, D) of one control step, from excitations to the tracked output, about
+        the current state (e.g. the rest posture after ``reset``). Delays are not included: they are
+        the ``sensory_delay`` and ``motor_delay`` attributes."""
+        a, b = self.physics.linearize(self._substeps)
+        joints, epsilon = self.physics.n_joints, 1e-6
+        angles = self.physics.joint_angles()
+        # d output / d joint angles, numerically: output_of may rescale angles (eyelid closure).
+        jacobian = np.stack(
+            [(self.output_of(angles + epsilon * e) - self.output_of(angles - epsilon * e)) / (2 * epsilon)
+             for e in np.eye(joints)],
+            axis=1,
+        )  # fmt: skip
+        c = np.zeros((jacobian.shape[0], a.shape[0]))
+        c[:, : self.physics.model.nv] = jacobian @ np.eye(joints, self.physics.model.nv)
+        return a, b, c, np.zeros((c.shape[0], b.shape[1]))
+
     # --- muscle allocation --------------------------------------------------------------------------
 
     def holding_command(self) -> np.ndarray:

@@ -77,6 +77,22 @@ class MusclePhysics:
         # mj_step leaves derived quantities one substep stale; recompute them for the new state.
         mujoco.mj_forward(self.model, self.data)
 
+    def linearize(self, substeps: int, epsilon: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
+        """Discrete (A, B) of ``substeps`` physics steps with excitations held, about the current state.
+
+        State: joint-angle deviations (tangent space), joint velocities, muscle activations; input:
+        excitations. One step comes from ``mjd_transitionFD`` (finite differences, centred); holding
+        the input for ``substeps`` steps composes it: A^s and sum_i A^i B.
+        """
+        model = self.model
+        size = 2 * model.nv + model.na
+        a, b = np.zeros((size, size)), np.zeros((size, model.nu))
+        mujoco.mjd_transitionFD(model, self.data, epsilon, True, a, b, None, None)
+        a_step, b_step = np.eye(size), np.zeros_like(b)
+        for _ in range(substeps):
+            a_step, b_step = a @ a_step, a @ b_step + b
+        return a_step, b_step
+
     def joint_angles(self) -> np.ndarray:
         return self.data.qpos[self._qpos].copy()
 

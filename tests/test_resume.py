@@ -1,0 +1,83 @@
+"""Kill a run, resume it: the same weights, bit for bit; broken checkpoints are refused clearly."""
+
+import json
+
+import pytest
+import torch
+
+import cfpc_gym.runner as runner
+from cfpc_gym.cli import main
+
+SHORT = ["--set", "trials=6", "--set", "env.kwargs.interval_jitter=0.05"]
+
+
+def weights(run_dir, index: int) -> torch.Tensor:
+    state = torch.load(run_dir / "checkpoints" / f"{index}.pt", weights_only=True)
+    return state["agent"]["controller"]["feedforward.weights"]
+
+
+def without_timings(run_dir) -> list:
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    return [{k: v for k, v in r.items() if k != "wall_time_s"} for r in metrics["runs"]]
+
+
+def test_a_killed_run_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch, capsys):
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    assert main(["run", *SHORT, "--out", str(whole)]) == 0
+
+    saves = {"count": 0}
+    save = runner.save_checkpoint
+
+    def kill_after_eight(*args, **kwargs):  # the process dies right after its 8th checkpoint
+        save(*args, **kwargs)
+        saves["count"] += 1
+        if saves["count"] == 8:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "save_checkpoint", kill_after_eight)
+    assert main(["run", *SHORT, "--out", str(killed)]) == 130
+    assert "cfpc-gym run --resume" in capsys.readouterr().err
+    assert not (killed / "metrics.json").exists()
+    monkeypatch.setattr(runner, "save_checkpoint", save)
+
+    assert main(["run", "--resume", str(killed)]) == 0
+    for index in range(5):
+        if index != 0:  # feedback-only has no weights
+            assert torch.equal(weights(whole, index), weights(killed, index))
+    assert without_timings(whole) == without_timings(killed)
+
+
+def test_a_corrupted_checkpoint_is_one_line_and_nothing_is_overwritten(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    assert main(["run", "--set", "trials=2", "--out", str(run_dir)]) == 0
+    broken = run_dir / "checkpoints" / "1.pt"
+    broken.write_bytes(b"not a checkpoint")
+    metrics = (run_dir / "metrics.json").read_text()
+    capsys.readouterr()
+    assert main(["run", "--resume", str(run_dir)]) == 2
+    err = capsys.readouterr().err
+    assert "checkpoint" in err and "1.pt" in err and "corrupted" in err and err.count("\n") == 1
+    assert broken.read_bytes() == b"not a checkpoint"
+    assert (run_dir / "metrics.json").read_text() == metrics
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--resume", "{tmp}/nowhere"], "holds no config.yaml"),
+        (["paper_linear", "--resume", "{tmp}"], "--resume DIR takes no CONFIG"),
+    ],
+)
+def test_bad_resume_arguments(tmp_path, capsys, argv, expected):
+    code = main(["run", *[a.format(tmp=tmp_path) for a in argv]])
+    assert code == 2 and expected in capsys.readouterr().err
+
+
+def test_metrics_csv_has_a_row_per_trial_with_the_anticipation_lag(tmp_path):
+    run_dir = tmp_path / "run"
+    assert main(["run", "--set", "trials=2", "--out", str(run_dir)]) == 0
+    rows = (run_dir / "metrics.csv").read_text().splitlines()
+    assert rows[0] == "controller,rule,trial,rmse,max_error,lag_s,env_steps,wall_time_s"
+    assert len(rows) == 1 + 5 * 2
+    feedback_only = rows[1].split(",")
+    assert float(feedback_only[5]) >= 0.05, "feedback alone trails the target by at least the delay"
