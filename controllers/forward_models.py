@@ -117,8 +117,9 @@ def closed_loop(
 
     ``plant``: a system (python-control, or continuous (A, B, C, D)) from commands to outputs; a
     continuous one is discretised here by zero-order hold, a discrete one must have period ``dt``.
-    ``controllers``: one discrete C(z) per DOF (from ``PID.transfer_function``). The loop: u = C (reference - sensed + o) (``injection="error"``,
-    CFPC) or u = C (reference - sensed) + o (``injection="motor"``, FEL).
+    ``controllers``: one discrete C(z) per DOF (from ``PID.transfer_function``). The loop:
+    u = C (reference - sensed + o) (``injection="error"``, CFPC) or u = C (reference - sensed) + o
+    (``injection="motor"``, FEL).
     """
     if not isinstance(plant, control.LTI):
         plant = control.ss(*plant)

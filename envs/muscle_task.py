@@ -314,7 +314,8 @@ class MuscleTaskEnv(gym.Env):
         state, reference = self._split_sensed(sensed)
         t = self.time
         measurement = self.output_of(state[: self.physics.n_joints])
-        observation = np.concatenate([state, measurement, reference, self.cue_at(t), [t / self.trial_duration]])
+        time_fraction = [t / self.trial_duration]
+        observation = np.concatenate([state, measurement, reference, self.cue_at(t), time_fraction])
         return np.clip(observation, self.observation_space.low, self.observation_space.high)
 
     def _info(self, sensed: np.ndarray, excitation: np.ndarray) -> dict[str, Any]:
