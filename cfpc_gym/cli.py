@@ -68,15 +68,16 @@ def _run(args) -> int:
     if args.print_config:
         print(dump_config(config), end="")
         return 0
-    from .runner import (
+    from .runner import (  # torch loads only when running
         CHECKPOINTS,
         CheckpointError,
-        run_experiment,
+        prepare_experiment,
         summary_table,
         write_atomic,
         write_outputs,
     )
 
+    experiment = prepare_experiment(config)  # every config error surfaces before anything is written
     if out is None:
         out = _out_dir(args, config.name)
         out.mkdir(parents=True, exist_ok=True)
@@ -88,7 +89,7 @@ def _run(args) -> int:
         print(message, file=sys.stderr, flush=True)
 
     try:
-        result = run_experiment(config, say=say, out_dir=out)
+        result = experiment.run(say=say, out_dir=out)
     except CheckpointError as exc:
         raise UsageError(str(exc)) from None
     except KeyboardInterrupt:

@@ -180,7 +180,7 @@ def bundled_config_path(name: str) -> Path:
     return Path(str(files("cfpc_gym.configs") / f"{name}.yaml"))
 
 
-DEFAULT_CONFIG = "paper_linear"
+DEFAULT_CONFIG = "cued_elbow"
 
 
 def read_yaml(path: Path) -> dict[str, Any]:

@@ -32,23 +32,24 @@ class TrialRecord:
     def max_error(self) -> np.ndarray:
         return np.abs(self.error).max(axis=(0, 2))
 
-    def lag(self, dt: float, window: float = 0.5) -> np.ndarray:
-        """Per env (B,): seconds by which the true output trails the target (negative: it leads),
-        at the peak of their cross-correlation within +-``window``; NaN where the target is still."""
-        target = self.target - self.target[:1]  # movements, from where each trial starts
+    def lag(self, dt: float) -> np.ndarray:
+        """Per env (B,): seconds by which the true output reaches half the target's excursion after
+        the target does (negative: it anticipates); on the DOF that moves most. NaN where the target
+        is still or the output never gets there."""
+        target = self.target - self.target[:1]  # excursions from where each trial starts
         output = self.output - self.output[:1]
-        steps = len(target)
-        shifts = np.arange(-round(window / dt), round(window / dt) + 1)
-        scores = np.stack(
-            [
-                np.sum(target[: steps - s] * output[s:], axis=(0, 2))  # output at t + s vs target at t
-                if s >= 0
-                else np.sum(target[-s:] * output[: steps + s], axis=(0, 2))
-                for s in shifts
-            ]
-        )  # (shifts, B)
-        lags = shifts[np.argmax(scores, axis=0)] * dt
-        return np.where(np.any(target != 0, axis=(0, 2)), lags, np.nan)
+        lags = np.full(target.shape[1], np.nan)
+        for b in range(target.shape[1]):
+            dof = int(np.argmax(np.abs(target[:, b]).max(axis=0)))
+            amplitude = target[:, b, dof]
+            peak = amplitude[np.argmax(np.abs(amplitude))]
+            if peak == 0:
+                continue
+            reached = amplitude / peak >= 0.5
+            followed = output[:, b, dof] / peak >= 0.5
+            if followed.any():
+                lags[b] = (np.argmax(followed) - np.argmax(reached)) * dt
+        return lags
 
     def as_arrays(self) -> dict[str, np.ndarray]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}

@@ -160,35 +160,49 @@ def divergence_limit(config: RunConfig, result: ControllerResult) -> float:
     return config.divergence_factor * scale
 
 
-def run_experiment(
-    config: RunConfig,
-    say: Callable[[str], None] = print,
-    out_dir: Path | None = None,
-) -> RunResult:
-    """Run every controller; with ``out_dir``, checkpoint after each trial and continue from any
-    checkpoints already there (``cfpc-gym run --resume``). The least-squares optimum is computed
-    when the env is linear."""
-    agents = [prepare(config, index) for index in range(len(config.controllers))]  # fail early
-    spec = agents[0].spec
+@dataclass
+class Experiment:
+    """Every configured controller built and ready to run; building it surfaces every config error."""
+
+    config: RunConfig
+    agents: list[CFPCAgent]
+    optimum: Optimum | None
+
+    def run(self, say: Callable[[str], None] = print, out_dir: Path | None = None) -> RunResult:
+        """Run every controller; with ``out_dir``, checkpoint after each trial and continue from any
+        checkpoints already there (``cfpc-gym run --resume``)."""
+        config, agents = self.config, self.agents
+        paths = [out_dir / CHECKPOINTS / f"{i}.pt" if out_dir else None for i in range(len(agents))]
+        resumed = [  # every checkpoint is read before anything runs: a broken one stops the run at once
+            load_checkpoint(path, agent, settings) if path is not None and path.exists() else None
+            for path, agent, settings in zip(paths, agents, config.controllers, strict=True)
+        ]
+        results = []
+        for index, settings in enumerate(config.controllers):
+            result = resumed[index]
+            count = f"[{index + 1}/{len(config.controllers)}]"
+            if result is not None and result.finished(config.trials):
+                say(f"{count} {settings.name} ({settings.rule}): done, from its checkpoint")
+                agents[index].env.close()
+            else:
+                done = f", resuming after trial {result.trials_done - 1}" if result else ""
+                say(f"{count} {settings.name} ({settings.rule}): {config.trials} trials{done}")
+                result = run_controller(config, index, say, agents[index], result, paths[index])
+            results.append(result)
+        return RunResult(config, results, self.optimum, agents[0].spec.dt)
+
+
+def prepare_experiment(config: RunConfig) -> Experiment:
+    """Build every controller (and the least-squares optimum, for a linear env) before running any."""
+    agents = [prepare(config, index) for index in range(len(config.controllers))]
     optimum = least_squares_optimum(config) if env_attribute(agents[0].env, "linear_model") else None
-    checkpoints = [out_dir / CHECKPOINTS / f"{i}.pt" if out_dir else None for i in range(len(agents))]
-    resumed = [  # every checkpoint is read before anything runs: a broken one stops the run at once
-        load_checkpoint(path, agent, settings) if path is not None and path.exists() else None
-        for path, agent, settings in zip(checkpoints, agents, config.controllers, strict=True)
-    ]
-    results = []
-    for index, settings in enumerate(config.controllers):
-        result = resumed[index]
-        count = f"[{index + 1}/{len(config.controllers)}]"
-        if result is not None and result.finished(config.trials):
-            say(f"{count} {settings.name} ({settings.rule}): done, from its checkpoint")
-            agents[index].env.close()
-        else:
-            done = f", resuming after trial {result.trials_done - 1}" if result else ""
-            say(f"{count} {settings.name} ({settings.rule}): {config.trials} trials{done}")
-            result = run_controller(config, index, say, agents[index], result, checkpoints[index])
-        results.append(result)
-    return RunResult(config, results, optimum, spec.dt)
+    return Experiment(config, agents, optimum)
+
+
+def run_experiment(
+    config: RunConfig, say: Callable[[str], None] = print, out_dir: Path | None = None
+) -> RunResult:
+    return prepare_experiment(config).run(say, out_dir)
 
 
 CHECKPOINTS = "checkpoints"

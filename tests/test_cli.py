@@ -58,7 +58,7 @@ def test_an_existing_run_directory_is_never_clobbered(tmp_path, capsys):
     out = tmp_path / "run"
     out.mkdir()
     (out / "precious.txt").write_text("keep me")
-    code, _, err = run(capsys, "run", *QUICK, "--out", str(out))
+    code, _, err = run(capsys, "run", "paper_linear", *QUICK, "--out", str(out))
     assert code == 2 and "already exists" in err and "--force" in err
     assert (out / "precious.txt").read_text() == "keep me"
     assert not (out / "metrics.json").exists()
@@ -147,4 +147,4 @@ def test_envs_lists_the_registered_environments(capsys):
 
 def test_print_config_shows_the_embedded_default(capsys):
     code, stdout, _ = run(capsys, "run", "--print-config", "--set", "seed=7")
-    assert code == 0 and "name: paper_linear" in stdout and "seed: 7" in stdout
+    assert code == 0 and "name: cued_elbow" in stdout and "seed: 7" in stdout

@@ -8,7 +8,7 @@ import torch
 import cfpc_gym.runner as runner
 from cfpc_gym.cli import main
 
-SHORT = ["--set", "trials=6", "--set", "env.kwargs.interval_jitter=0.05"]
+SHORT = ["paper_linear", "--set", "trials=6", "--set", "env.kwargs.interval_jitter=0.05"]
 
 
 def weights(run_dir, index: int) -> torch.Tensor:
@@ -49,7 +49,7 @@ def test_a_killed_run_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch,
 
 def test_a_corrupted_checkpoint_is_one_line_and_nothing_is_overwritten(tmp_path, capsys):
     run_dir = tmp_path / "run"
-    assert main(["run", "--set", "trials=2", "--out", str(run_dir)]) == 0
+    assert main(["run", "paper_linear", "--set", "trials=2", "--out", str(run_dir)]) == 0
     broken = run_dir / "checkpoints" / "1.pt"
     broken.write_bytes(b"not a checkpoint")
     metrics = (run_dir / "metrics.json").read_text()
@@ -75,7 +75,7 @@ def test_bad_resume_arguments(tmp_path, capsys, argv, expected):
 
 def test_metrics_csv_has_a_row_per_trial_with_the_anticipation_lag(tmp_path):
     run_dir = tmp_path / "run"
-    assert main(["run", "--set", "trials=2", "--out", str(run_dir)]) == 0
+    assert main(["run", "paper_linear", "--set", "trials=2", "--out", str(run_dir)]) == 0
     rows = (run_dir / "metrics.csv").read_text().splitlines()
     assert rows[0] == "controller,rule,trial,rmse,max_error,lag_s,env_steps,wall_time_s"
     assert len(rows) == 1 + 5 * 2
