@@ -13,6 +13,7 @@ ENV_IDS = {
     "cfpc_gym/ElbowTrack-v0": "cfpc_gym.envs.elbow:ElbowTrackEnv",
     "cfpc_gym/ArmReach-v0": "cfpc_gym.envs.arm:ArmReachEnv",
     "cfpc_gym/Eyeblink-v0": "cfpc_gym.envs.eyeblink:EyeblinkEnv",
+    "cfpc_gym/ReacherTrack-v0": "cfpc_gym.envs.reacher_adapter:make_reacher_track",
     "cfpc_gym/MyoElbowTrack-v0": "cfpc_gym.envs.myosuite_adapter:make_myo_elbow_track",  # extra: [myosuite]
 }
 

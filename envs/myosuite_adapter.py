@@ -3,9 +3,12 @@
 An optional extra: ``pip install 'cfpc-gym[myosuite]'``. MyoSuite is imported only when the env is
 made. ``MyoElbowTracking`` wraps the MyoSuite env and adds this project's tracking surface:
 ``info["tracking"]`` (reference = desired elbow angle, measurement = elbow angle, both through
-``sensory_delay``; cue = a target-onset pulse), ``tracking_spec``, ``dt``, ``sensory_delay`` and
-``allocate()`` (agonist/antagonist split by the sign of each muscle's moment arm at the current
-posture). Actions are muscle excitations in [0, 1] (MyoSuite's ``normalize_act=False``).
+``sensory_delay``; cue = a target-onset pulse), ``tracking_spec``, ``dt``, ``sensory_delay``,
+``holding_command()`` (the torque that holds the posture against gravity) and ``allocate()``
+(agonist/antagonist split by the sign of each muscle's moment arm at the current posture).
+Actions are muscle excitations in [0, 1] (MyoSuite's ``normalize_act=False``).
+The observation is MyoSuite's (as float64) followed by [measurement, reference, cue], their place
+given by ``tracking_spec.observation_index``, so observation-only policies can track too.
 
 MyoSuite samples the target angle at reset; here it becomes the reference only after a cue:
 a pulse at ``cue_time``, then ``cue_to_movement`` seconds later a minimum-jerk transition of
@@ -23,6 +26,7 @@ from gymnasium import spaces
 
 from .allocation import antagonist_split
 from .delay import DelayLine, delay_steps
+from .muscle_task import ANGLE_MARGIN
 from .physics import MusclePhysics
 from .profiles import minimum_jerk, pulse
 from .tracking import TRACKING_KEY, TrackingSpec, tracking_info
@@ -71,7 +75,28 @@ class MyoElbowTracking(gym.Wrapper):
         self.cue_to_movement = cue_to_movement
         self.movement_duration = movement_duration
         self.cocontraction = cocontraction
-        self.tracking_spec = TrackingSpec(dofs=1, cues=1, dt=self.dt, sensory_delay=sensory_delay)
+        inner = env.observation_space
+        if not isinstance(inner, spaces.Box) or len(inner.shape) != 1:
+            raise ValueError(f"env must have a flat Box observation space, got {inner}")
+        size = inner.shape[0]
+        self.tracking_spec = TrackingSpec(
+            dofs=1,
+            cues=1,
+            dt=self.dt,
+            sensory_delay=sensory_delay,
+            observation_index={
+                "measurement": slice(size, size + 1),
+                "reference": slice(size + 1, size + 2),
+                "cue": slice(size + 2, size + 3),
+            },
+        )
+        # Appended signals are bounded by the joint's range (angles may pass soft limits slightly).
+        low, high = self.physics.joint_range[self._joint] + (-ANGLE_MARGIN, ANGLE_MARGIN)
+        self.observation_space = spaces.Box(
+            np.concatenate([inner.low, [low, low, 0.0]]),
+            np.concatenate([inner.high, [high, high, 1.0]]),
+            dtype=np.float64,
+        )
         self._sensed = DelayLine(delay_steps(sensory_delay, self.dt), shape=(2,))  # angle, desired angle
         self._inner_low = np.asarray(env.action_space.low, dtype=np.float64)
         self._inner_high = np.asarray(env.action_space.high, dtype=np.float64)
@@ -91,6 +116,10 @@ class MyoElbowTracking(gym.Wrapper):
     def cue_at(self, t: float) -> np.ndarray:
         return np.array([pulse(t, self.cue_time, self.cue_duration, self.dt)])
 
+    def holding_command(self) -> np.ndarray:
+        """The elbow torque (N*m) that holds the current posture against gravity."""
+        return self.physics.holding_torques()[self._joint : self._joint + 1]
+
     def allocate(self, command: np.ndarray) -> np.ndarray:
         """Desired elbow torque (N*m) to excitations in [0, 1]: agonists by moment-arm sign, now."""
         command = np.asarray(command, dtype=np.float64).reshape(-1)
@@ -105,7 +134,8 @@ class MyoElbowTracking(gym.Wrapper):
         self._start_angle = float(self.physics.joint_angles()[self._joint])
         self._target_angle = float(np.asarray(self.env.unwrapped.target_jnt_value).reshape(-1)[0])
         self._sensed.reset(self._sense())
-        return observation, self._info(dict(info), self._sensed.push(self._sense()))
+        info = self._info(dict(info), self._sensed.push(self._sense()))
+        return self._observation(observation, info), info
 
     def step(self, action):
         excitation = np.clip(np.asarray(action, dtype=np.float64).reshape(-1), 0.0, 1.0)
@@ -117,7 +147,13 @@ class MyoElbowTracking(gym.Wrapper):
         rewards = info.get("rwd_dict", {})
         if all(key in rewards for key in weights):
             info["reward_components"] = {key: float(w * np.sum(rewards[key])) for key, w in weights.items()}
-        return observation, reward, terminated, truncated, info
+        return self._observation(observation, info), reward, terminated, truncated, info
+
+    def _observation(self, observation: np.ndarray, info: dict[str, Any]) -> np.ndarray:
+        tracking = info[TRACKING_KEY]
+        signals = np.concatenate([tracking["measurement"], tracking["reference"], tracking["cue"]])
+        extended = np.concatenate([np.asarray(observation, dtype=np.float64).reshape(-1), signals])
+        return np.clip(extended, self.observation_space.low, self.observation_space.high)
 
     def _sense(self) -> np.ndarray:
         return np.array([self.physics.joint_angles()[self._joint], self.target_at(self.time)[0]])
