@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -43,6 +44,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", type=Path, metavar="DIR", help="continue the run in DIR (a killed run)")
     run.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     commands.add_parser("envs", help="list the registered cfpc_gym environments")
+    render = commands.add_parser("render", help="write a video of one trial (headless)")
+    render.add_argument("source", help="a run directory (its trained weights), or a config to run untrained")
+    render.add_argument("--controller", help="which controller (default: the first that learns)")
+    render.add_argument("--out", type=Path, default=Path("trial.mp4"), help="video file: .mp4 or .gif")
+    render.add_argument("--seed", type=int, help="env seed of the rendered trial (default: the config's)")
+    render.add_argument("--force", action="store_true", help="overwrite an existing video file")
     return parser
 
 
@@ -101,6 +108,26 @@ def _run(args) -> int:
     return 0
 
 
+def _render(args) -> int:
+    os.environ.setdefault("MUJOCO_GL", "egl")  # headless: before MuJoCo is first imported
+    source = Path(args.source)
+    run_dir = source if (source / "config.yaml").is_file() else None
+    config = load_config(run_dir / "config.yaml" if run_dir else args.source)
+    from .render import VIDEO_SUFFIXES, pick_controller, render_trial, write_video
+
+    if args.out.suffix not in VIDEO_SUFFIXES:
+        raise UsageError(f"--out: {args.out} must end in {' or '.join(VIDEO_SUFFIXES)}")
+    if args.out.exists() and not args.force:
+        raise UsageError(f"--out: {args.out} already exists; choose another file or pass --force")
+    index = pick_controller(config, args.controller)
+    seed = config.seed if args.seed is None else args.seed
+    frames, dt = render_trial(config, index, run_dir, seed)
+    write_video(frames, args.out, fps=1.0 / dt)
+    weights = f"weights from {run_dir}" if run_dir else "untrained"
+    print(f"wrote {len(frames)} frames of {config.controllers[index].name} ({weights}) to {args.out}")
+    return 0
+
+
 def _envs(_args) -> int:
     import gymnasium as gym
 
@@ -115,7 +142,7 @@ def _envs(_args) -> int:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
-        return {"run": _run, "envs": _envs}[args.command](args)
+        return {"run": _run, "envs": _envs, "render": _render}[args.command](args)
     except (UsageError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

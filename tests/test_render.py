@@ -1,0 +1,51 @@
+"""cfpc-gym render writes a playable video of a trained controller, headless."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from cfpc_gym.cli import main
+
+
+def cli(*argv: str, cwd) -> subprocess.CompletedProcess:
+    """In a fresh interpreter: MuJoCo picks its OpenGL backend at first import (MUJOCO_GL=egl)."""
+    env = {**os.environ, "MUJOCO_GL": "egl"}
+    return subprocess.run(
+        [sys.executable, "-m", "cfpc_gym.cli", *argv], cwd=cwd, env=env, capture_output=True, text=True
+    )
+
+
+@pytest.mark.slow
+def test_render_writes_a_playable_video_of_moving_frames(tmp_path):
+    run = cli("run", "cued_elbow", "--set", "trials=1", "--out", "run", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-1500:]
+    render = cli("render", "run", "--out", "trial.mp4", cwd=tmp_path)
+    if render.returncode != 0 and "EGL" in render.stderr:
+        pytest.skip(f"no EGL rendering here: {render.stderr.strip().splitlines()[-1]}")
+    assert render.returncode == 0, render.stderr[-1500:]
+    assert "weights from run" in render.stdout
+    imageio = pytest.importorskip("imageio.v3")
+    frames = imageio.imread(tmp_path / "trial.mp4")
+    assert frames.shape[0] == 200 and frames.shape[-1] == 3  # one frame per control step of the 2 s trial
+    assert frames.std(axis=(1, 2, 3)).min() > 5, "blank frames"
+    assert np.abs(frames[150].astype(float) - frames[0]).mean() > 1, "the arm did not move"
+
+
+def test_an_env_without_a_renderer_is_refused(tmp_path, capsys):
+    code = main(["render", "paper_linear", "--out", str(tmp_path / "v.gif")])
+    err = capsys.readouterr().err
+    assert code == 2 and ("no renderer" in err or "cannot render" in err) and err.count("\n") == 1
+    assert not (tmp_path / "v.gif").exists()
+
+
+def test_render_refuses_to_overwrite_and_unknown_formats(tmp_path, capsys):
+    existing = tmp_path / "v.mp4"
+    existing.write_bytes(b"keep")
+    assert main(["render", "cued_elbow", "--out", str(existing)]) == 2
+    assert main(["render", "cued_elbow", "--out", str(tmp_path / "v.avi")]) == 2
+    err = capsys.readouterr().err
+    assert "already exists" in err and "must end in .mp4 or .gif" in err
+    assert existing.read_bytes() == b"keep"
