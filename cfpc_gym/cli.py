@@ -128,14 +128,39 @@ def _render(args) -> int:
     return 0
 
 
+KEY_PARAMETERS = (
+    "dt",
+    "sensory_delay",
+    "motor_delay",
+    "trial_duration",
+    "cue_to_movement",
+    "interstimulus_interval",
+    "force_field",
+    "natural_freq_hz",
+    "damping_ratio",
+)
+
+
 def _envs(_args) -> int:
+    import importlib
+    import inspect
+
     import gymnasium as gym
 
     from .envs import ENV_IDS
 
     for env_id in ENV_IDS:
-        spec = gym.spec(env_id)
-        print(f"{env_id}  ({spec.entry_point})")
+        module, _, name = gym.spec(env_id).entry_point.partition(":")
+        maker = getattr(importlib.import_module(module), name)
+        defaults = {
+            key: p.default
+            for key, p in inspect.signature(maker).parameters.items()
+            if key in KEY_PARAMETERS and p.default is not inspect.Parameter.empty
+        }
+        summary = (inspect.getdoc(maker) or "").splitlines()[0] if inspect.getdoc(maker) else ""
+        print(f"{env_id}\n    {summary}")
+        if defaults:
+            print("    " + ", ".join(f"{k}={v}" for k, v in defaults.items()))
     return 0
 
 
