@@ -70,6 +70,14 @@ def _resumed(args):
     return load_config(config_path), args.resume
 
 
+def _tensorboard(out: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise UsageError("tensorboard: true needs the tensorboard package: pip install tensorboard") from None
+    return SummaryWriter(log_dir=str(out / "tensorboard"))
+
+
 def _run(args) -> int:
     config, out = _resumed(args) if args.resume else (load_config(args.config, args.overrides), None)
     if args.print_config:
@@ -92,16 +100,33 @@ def _run(args) -> int:
             stale.unlink()  # --force starts afresh
         write_atomic(out / "config.yaml", dump_config(config))  # first: --resume reads it
 
+    live = sys.stderr.isatty()
+
     def say(message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
+        print(("\n" if live else "") + message, file=sys.stderr, flush=True)
+
+    scalars = _tensorboard(out) if config.tensorboard else None
+
+    def progress(result) -> None:  # one line rewritten in place, on a terminal only
+        if scalars is not None:
+            trial = result.trials_done - 1
+            scalars.add_scalar(f"{result.name}/rmse", result.trial_rmse[-1], trial)
+            scalars.add_scalar(f"{result.name}/max_error", result.trial_max_error[-1], trial)
+            if result.trial_lag_s[-1] is not None:
+                scalars.add_scalar(f"{result.name}/lag_s", result.trial_lag_s[-1], trial)
+        if live:
+            line = f"  trial {result.trials_done}/{config.trials}  RMSE {result.trial_rmse[-1]:.4g}"
+            print("\r" + line, end="", file=sys.stderr, flush=True)
 
     try:
-        result = experiment.run(say=say, out_dir=out)
+        result = experiment.run(say=say, out_dir=out, on_trial=progress)
     except CheckpointError as exc:
         raise UsageError(str(exc)) from None
     except KeyboardInterrupt:
         print(f"interrupted; continue with: cfpc-gym run --resume {out}", file=sys.stderr)
         return 130
+    if scalars is not None:
+        scalars.close()
     written = write_outputs(result, out)
     print(summary_table(result))
     print(f"wrote {', '.join(p.name for p in written)} to {out}")

@@ -162,6 +162,8 @@ class RunConfig(Section):
     feedback: FeedbackConfig
     basis: BasisConfig = RaisedCosineConfig()
     controllers: list[ControllerConfig] = Field(min_length=1)
+    tensorboard: bool = False
+    """Also write per-trial scalars (RMSE, max error, lag) as TensorBoard events in the run directory."""
     divergence_factor: float = Field(10.0, gt=1)
     """A run diverges when a trial's RMSE is not finite or exceeds this multiple of the smaller of
     its first trial's RMSE and the target's RMS."""

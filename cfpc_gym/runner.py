@@ -115,8 +115,10 @@ def run_controller(
     agent: CFPCAgent | None = None,
     result: ControllerResult | None = None,
     checkpoint: Path | None = None,
+    on_trial: Callable[[ControllerResult], None] | None = None,
 ) -> ControllerResult:
-    """Run (or continue) one controller's trials; after each trial, save ``checkpoint`` if given."""
+    """Run (or continue) one controller's trials; after each trial, save ``checkpoint`` if given
+    and call ``on_trial`` (progress display, TensorBoard, ...)."""
     settings = config.controllers[index]
     agent = agent or prepare(config, index)
     result = result or ControllerResult(settings.name, settings.rule)
@@ -148,6 +150,8 @@ def run_controller(
         result.trial_wall_time_s.append(time.perf_counter() - start)
         if checkpoint is not None:
             save_checkpoint(checkpoint, agent, result)
+        if on_trial is not None:
+            on_trial(result)
     agent.env.close()
     return result
 
@@ -168,7 +172,12 @@ class Experiment:
     agents: list[CFPCAgent]
     optimum: Optimum | None
 
-    def run(self, say: Callable[[str], None] = print, out_dir: Path | None = None) -> RunResult:
+    def run(
+        self,
+        say: Callable[[str], None] = print,
+        out_dir: Path | None = None,
+        on_trial: Callable[[ControllerResult], None] | None = None,
+    ) -> RunResult:
         """Run every controller; with ``out_dir``, checkpoint after each trial and continue from any
         checkpoints already there (``cfpc-gym run --resume``)."""
         config, agents = self.config, self.agents
@@ -187,7 +196,7 @@ class Experiment:
             else:
                 done = f", resuming after trial {result.trials_done - 1}" if result else ""
                 say(f"{count} {settings.name} ({settings.rule}): {config.trials} trials{done}")
-                result = run_controller(config, index, say, agents[index], result, paths[index])
+                result = run_controller(config, index, say, agents[index], result, paths[index], on_trial)
             results.append(result)
         return RunResult(config, results, self.optimum, agents[0].spec.dt)
 

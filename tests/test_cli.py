@@ -148,3 +148,14 @@ def test_envs_lists_the_registered_environments(capsys):
 def test_print_config_shows_the_embedded_default(capsys):
     code, stdout, _ = run(capsys, "run", "--print-config", "--set", "seed=7")
     assert code == 0 and "name: cued_elbow" in stdout and "seed: 7" in stdout
+
+
+def test_tensorboard_scalars_are_written_when_asked(tmp_path, capsys):
+    pytest.importorskip("tensorboard")
+    out = tmp_path / "run"
+    assert run(capsys, "run", "paper_linear", *QUICK, "--set", "tensorboard=true", "--out", str(out))[0] == 0
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(out / "tensorboard"))
+    events.Reload()
+    assert len(events.Scalars("cfpc/rmse")) == 3
