@@ -98,6 +98,7 @@ PAPER = bundled_config_path("paper_linear").read_text()
         (["feedback.kp=[1, 2]"], "feedback: kp must be a scalar or have 1 entries"),
         (["feedback.kp=200"], "controllers.1.forward_model: the closed loop is unstable"),
         (["device=tpu"], "device: 'tpu' is not a torch device"),
+        (["env.id=CartPole-v1", "env.kwargs={}"], "env.id: CartPole-v1 exposes no tracking signals"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, overrides, expected):
