@@ -1,0 +1,162 @@
+"""Gymnasium wrappers: residual reinforcement learning on a CFPC base, and sensory delays for any env.
+
+env = ResidualCFPC(gym.make("cfpc_gym/ElbowTrack-v0"), config)   # config: a validated RunConfig
+PPO("MlpPolicy", env).learn(10_000)                               # the policy learns a residual
+
+env = SensoryDelay(gym.make("Reacher-v5"), delay=0.04)            # observations 2 steps late
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from .agent import CFPCAgent
+from .build import make_agent
+from .config import RunConfig
+from .envs.delay import DelayLine, delay_steps
+
+
+def _flat_box(space: gym.Space, name: str) -> spaces.Box:
+    if not isinstance(space, spaces.Box) or len(space.shape) != 1:
+        raise ValueError(f"env: {name} must be a flat Box, got {space}")
+    return space
+
+
+class ResidualCFPC(gym.Wrapper, gym.utils.RecordConstructorArgs):
+    """A CFPC agent drives the env; the wrapper's action is a residual added to the agent's action.
+
+    Every step the agent (batch 1) computes its base action from the tracking signals, and, when
+    ``learn``, learns from the step online; the env then receives
+    ``clip(base + residual_scale * (high - low) * residual, low, high)``, with the residual in
+    ``Box(-1, 1)`` (the env's action shape): ``residual_scale`` is the largest residual as a fraction
+    of the env's action range, and 0 leaves CFPC alone in charge. With ``observe_base_action`` the
+    observation is the env's followed by the base action, so the policy sees what CFPC proposes (the
+    env's own entries keep their places, so ``tracking_spec.observation_index`` still holds).
+    At an episode's last observation no action follows: it shows the previous base action.
+
+    ``agent``: a ``CFPCAgent`` made for ``env``, or a ``RunConfig`` whose controller number
+    ``controller`` is built for it (``make_agent``). Per-episode memory restarts at every reset;
+    learned weights persist across episodes.
+    """
+
+    def __init__(
+        self,
+        env: gym.Env,
+        agent: CFPCAgent | RunConfig,
+        *,
+        controller: int = 0,
+        learn: bool = True,
+        residual_scale: float = 0.1,
+        observe_base_action: bool = True,
+    ):
+        gym.utils.RecordConstructorArgs.__init__(
+            self,
+            agent=agent,
+            controller=controller,
+            learn=learn,
+            residual_scale=residual_scale,
+            observe_base_action=observe_base_action,
+        )
+        super().__init__(env)
+        if not residual_scale >= 0:
+            raise ValueError(f"residual_scale must be >= 0, got {residual_scale}")
+        actions = _flat_box(env.action_space, "action_space")
+        if not (np.all(np.isfinite(actions.low)) and np.all(np.isfinite(actions.high))):
+            raise ValueError("env: action_space must be bounded: the residual is a fraction of its range")
+        if isinstance(agent, RunConfig):
+            if not 0 <= controller < len(agent.controllers):
+                raise ValueError(f"controller must index the config's {len(agent.controllers)} controllers")
+            agent = make_agent(agent, controller, env)
+        elif not isinstance(agent, CFPCAgent):
+            raise ValueError(f"agent must be a CFPCAgent or a RunConfig, got {type(agent).__name__}")
+        if agent.vector or agent.env.unwrapped is not env.unwrapped:
+            raise ValueError("agent must be made for this env (a single env, not a vector env)")
+        self.agent = agent
+        self.agent.learn = learn
+        self.residual_scale = residual_scale
+        self.observe_base_action = observe_base_action
+        self._low = actions.low.astype(np.float64)
+        self._high = actions.high.astype(np.float64)
+        self.action_space = spaces.Box(-1.0, 1.0, shape=actions.shape, dtype=np.float32)
+        if observe_base_action:
+            observations = _flat_box(env.observation_space, "observation_space")
+            self.observation_space = spaces.Box(
+                np.concatenate([observations.low, self._low]),
+                np.concatenate([observations.high, self._high]),
+                dtype=observations.dtype,
+            )
+        self.base_action = np.zeros(actions.shape)
+
+    def action(self, residual: np.ndarray) -> np.ndarray:
+        """The env's action for a residual in [-1, 1] (clipped to it) on top of the current base action."""
+        residual = np.clip(np.asarray(residual, dtype=np.float64).reshape(self._low.shape), -1.0, 1.0)
+        action = self.base_action + self.residual_scale * (self._high - self._low) * residual
+        return np.clip(action, self._low, self._high).astype(self.env.action_space.dtype)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        observation, info = self.env.reset(seed=seed, options=options)
+        self.agent.reset()
+        self.base_action = self._propose(observation, info)
+        return self._observation(observation), info
+
+    def step(self, residual):
+        observation, reward, terminated, truncated, info = self.env.step(self.action(residual))
+        self.agent.observe(terminated, truncated)
+        if not (terminated or truncated):
+            self.base_action = self._propose(observation, info)
+        return self._observation(observation), reward, terminated, truncated, info
+
+    def _propose(self, observation: np.ndarray, info: dict[str, Any]) -> np.ndarray:
+        base = np.asarray(self.agent.act(observation, info), dtype=np.float64)
+        return np.clip(base, self._low, self._high)
+
+    def _observation(self, observation: np.ndarray) -> np.ndarray:
+        if not self.observe_base_action:
+            return observation
+        flat = np.asarray(observation).reshape(-1)
+        return np.concatenate([flat, self.base_action]).astype(self.observation_space.dtype)
+
+
+class SensoryDelay(gym.Wrapper, gym.utils.RecordConstructorArgs):
+    """Observations reach the agent ``delay`` seconds late, for envs that model no sensory delay.
+
+    The observation returned at step k is the env's from step k - d, d = delay / dt (dt: the env's
+    ``unwrapped.dt``; the delay must be a whole number of steps). Before the episode's start the
+    world was at rest: the first d observations repeat the reset observation. Only the observation
+    vector is delayed; ``info`` (and any ``info["tracking"]``) passes unchanged.
+    """
+
+    def __init__(self, env: gym.Env, delay: float):
+        gym.utils.RecordConstructorArgs.__init__(self, delay=delay)
+        super().__init__(env)
+        if not delay >= 0:
+            raise ValueError(f"delay must be >= 0 seconds, got {delay}")
+        dt = getattr(env.unwrapped, "dt", None)
+        if dt is None:
+            raise ValueError("env: SensoryDelay needs the control period env.unwrapped.dt")
+        try:
+            steps = delay_steps(delay, dt)
+        except ValueError:
+            raise ValueError(
+                f"delay ({delay} s) must be a whole number of steps of the env's dt={dt} s"
+            ) from None
+        if not isinstance(env.observation_space, spaces.Box):
+            raise ValueError(f"env: observation_space must be a Box, got {env.observation_space}")
+        self.delay, self.dt, self.delay_steps = delay, float(dt), steps
+        self._line = DelayLine(steps, shape=env.observation_space.shape)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        observation, info = self.env.reset(seed=seed, options=options)
+        self._line.reset(observation)
+        return self._delayed(observation), info
+
+    def step(self, action):
+        observation, reward, terminated, truncated, info = self.env.step(action)
+        return self._delayed(observation), reward, terminated, truncated, info
+
+    def _delayed(self, observation: np.ndarray) -> np.ndarray:
+        return self._line.push(observation).astype(self.observation_space.dtype)
