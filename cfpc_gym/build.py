@@ -225,6 +225,10 @@ def make_controller(config: RunConfig, controller: ControllerConfig, env: gym.En
             normalized=controller.normalized,
             regularization=controller.regularization,
             shared_weights=controller.shared_weights,
+            optimizer=controller.optimizer,
+            forgetting=controller.forgetting,
+            rls_regularization=controller.rls_regularization,
+            loop_gain_variance=controller.loop_gain_variance,
         )
     except ValueError as exc:
         raise ConfigError(f"{where}: {exc}") from None

@@ -138,6 +138,16 @@ class ControllerConfig(Section):
     """Rule eligibility: where the trace filter comes from."""
     trace_delay: float | None = Field(None, ge=0)
     """Rule delayed: seconds; default the env's sensory delay."""
+    optimizer: Literal["gradient", "rls"] = "gradient"
+    """How the weights learn from the trace: gradient (the paper's rule, step learning_rate) or rls
+    (recursive least squares, which also learns the loop's gain relative to the forward model;
+    ignores learning_rate and normalized; per-env weights only)."""
+    forgetting: float = Field(1.0, gt=0, le=1)
+    """rls: forgetting factor per step (1: weigh every trial alike; 1 - 1/steps: remember ~one trial)."""
+    rls_regularization: float = Field(1e-3, gt=0)
+    """rls: ridge penalty on the weights (prior precision)."""
+    loop_gain_variance: float = Field(10.0, ge=0)
+    """rls: prior variance of the true loop gain / the forward model's gain (0: trust the model)."""
 
     @field_validator("rule")
     @classmethod

@@ -7,6 +7,7 @@ from .feedforward import FeedForward
 from .forward_models import (
     EligibilityFilter,
     ForwardModel,
+    ResponseFilter,
     closed_loop,
     identify_arx,
     identify_fir,
@@ -14,12 +15,14 @@ from .forward_models import (
     pure_delay,
     variance_accounted_for,
 )
+from .learners import OPTIMIZERS, GradientDescent, RecursiveLeastSquares
 from .rules import RULE_NAMES, LearningRule, make_rule
 from .types import Controller
 
 __all__ = [
     "BASES",
     "CFPC",
+    "OPTIMIZERS",
     "PID",
     "RULE_NAMES",
     "AlphaBasis",
@@ -28,8 +31,11 @@ __all__ = [
     "EligibilityFilter",
     "FeedForward",
     "ForwardModel",
+    "GradientDescent",
     "LearningRule",
     "RaisedCosineBasis",
+    "RecursiveLeastSquares",
+    "ResponseFilter",
     "TappedDelayLine",
     "closed_loop",
     "identify_arx",

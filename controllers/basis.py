@@ -81,7 +81,7 @@ class AlphaBasis(Basis):
         drive = cue.unsqueeze(-1)
         self.slow.mul_(self.slow_decay).add_(drive)
         self.fast.mul_(self.fast_decay).add_(drive)
-        return ((self.slow - self.fast) * self.gain).reshape(cue.shape[0], -1)
+        return torch.sub(self.slow, self.fast).mul_(self.gain).view(cue.shape[0], -1)
 
 
 class RaisedCosineBasis(Basis):
@@ -122,12 +122,13 @@ class RaisedCosineBasis(Basis):
         self.previous_cue.masked_fill_(rows[:, None], 0.0)
 
     def step(self, cue: torch.Tensor) -> torch.Tensor:
-        onset = (cue >= 0.5) & (self.previous_cue < 0.5)
-        self.elapsed.copy_(torch.where(onset, torch.zeros_like(self.elapsed), self.elapsed + self.dt))
+        onset = torch.ge(cue, 0.5).logical_and_(self.previous_cue < 0.5)
+        self.elapsed.add_(self.dt).masked_fill_(onset, 0.0)
         self.previous_cue.copy_(cue)
-        distance = (self.elapsed.unsqueeze(-1) - self.centres) / self.half_width
-        bumps = 0.5 * (1 + torch.cos(math.pi * distance.clamp(-1, 1)))
-        return bumps.reshape(cue.shape[0], -1)
+        # 0.5 (1 + cos(pi d)), d = (elapsed - centre) / half-width clipped to +-1: exactly 0 outside.
+        phase = torch.sub(self.elapsed.unsqueeze(-1), self.centres).mul_(math.pi / self.half_width)
+        bumps = phase.clamp_(-math.pi, math.pi).cos_().add_(1.0).mul_(0.5)
+        return bumps.view(cue.shape[0], -1)
 
 
 class TappedDelayLine(Basis):

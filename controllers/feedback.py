@@ -55,7 +55,9 @@ class PID(nn.Module):
         self.register_buffer("operating_point", torch.zeros(batch_size, dofs, **kw))
         tau = derivative_time_constant
         self._derivative_decay = tau / (tau + dt)
-        self._derivative_gain = 1.0 / (tau + dt)
+        self.register_buffer("derivative_gain", self.kd / (tau + dt), persistent=False)
+        # With no finite limit the output never saturates: the step skips clipping and anti-windup.
+        self._saturates = bool(torch.isfinite(limit).any())
 
     def reset(self, mask: torch.Tensor | None = None) -> None:
         """Clear integral and derivative memory; the operating point stays."""
@@ -72,18 +74,22 @@ class PID(nn.Module):
 
     def step(self, error: torch.Tensor, feedforward: torch.Tensor | None = None) -> torch.Tensor:
         """Command for this step's error (B, D); ``feedforward`` is added before saturation."""
-        derivative = self._derivative_decay * self.derivative + self._derivative_gain * self.kd * (
-            error - self.previous_error
-        )
-        integral = self.integral + self.dt * error
-        raw = self.operating_point + self.kp * error + self.ki * integral + derivative
-        if feedforward is not None:
-            raw = raw + feedforward
-        command = torch.maximum(torch.minimum(raw, self.limit), -self.limit)
-        winding_up = (raw != command) & (torch.sign(error) == torch.sign(raw))
-        self.integral.copy_(torch.where(winding_up, self.integral, integral))
-        self.derivative.copy_(derivative)
+        # In place on the state; the command is a fresh tensor the caller may keep.
+        change = torch.sub(error, self.previous_error)
+        self.derivative.mul_(self._derivative_decay).addcmul_(self.derivative_gain, change)
         self.previous_error.copy_(error)
+        integral = self.integral if not self._saturates else self.integral.clone()
+        integral.add_(error, alpha=self.dt)
+        raw = torch.addcmul(self.operating_point, self.kp, error)
+        raw.addcmul_(self.ki, integral).add_(self.derivative)
+        if feedforward is not None:
+            raw.add_(feedforward)
+        if not self._saturates:
+            return raw
+        command = torch.clamp(raw, -self.limit, self.limit)
+        # Anti-windup: hold the integral while saturated and the error pushes further out.
+        winding_up = (raw != command).logical_and_(error * raw > 0)
+        torch.where(winding_up, self.integral, integral, out=self.integral)
         return command
 
     def transfer_function(self, dof: int = 0) -> control.TransferFunction:

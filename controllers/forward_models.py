@@ -234,6 +234,11 @@ class EligibilityFilter(nn.Module):
     Input phi (B, F). Output eps (B, D_in, D_out, F): eps[:, l, i, f] is the response of sensed
     output i to basis f injected on feed-forward channel l — the gradient of output i w.r.t.
     weight W[l, f] — so MIMO coupling stays in the trace. State (B, D_in, n, F).
+
+    One matrix product per step: every (env, channel, basis) signal is a column of a buffer whose
+    rows are [trace (D_out) | state (n) | input (D_in)], and [[C, D], [A, B]] maps the state and
+    input rows of one step's buffer to the trace and state rows of the next. Each step writes a
+    fresh buffer, so a returned trace stays valid after later steps.
     """
 
     def __init__(
@@ -247,19 +252,67 @@ class EligibilityFilter(nn.Module):
     ):
         super().__init__()
         self.model = model
+        self.batch_size, self.features = batch_size, features
+        self._outputs, self._order, self._inputs = model.outputs, model.order, model.inputs
         kw = {"device": device, "dtype": dtype}
-        matrices = {"a": model.a, "b_t": model.b.T[:, :, None], "c": model.c, "d_t": model.d.T[:, :, None]}
-        for name, value in matrices.items():
-            self.register_buffer(name, torch.as_tensor(value).to(**kw), persistent=False)
-        self.register_buffer("state", torch.zeros(batch_size, model.inputs, model.order, features, **kw))
+        system = np.block([[model.c, model.d], [model.a, model.b]])  # [C D; A B]: (D_out + n, n + D_in)
+        self.register_buffer("system", torch.as_tensor(system).to(**kw), persistent=False)
+        rows = self._outputs + self._order + self._inputs
+        self._rows = torch.zeros(rows, batch_size * self._inputs * features, **kw)
+        self._expose(self._rows)
+
+    def _expose(self, rows: torch.Tensor) -> None:
+        """Point ``state`` (a registered buffer, so it travels with state_dict) into ``rows``."""
+        d_out, n, d_in, f = self._outputs, self._order, self._inputs, self.features
+        state = rows[d_out : d_out + n].view(n, self.batch_size, d_in, f).permute(1, 2, 0, 3)
+        self._buffers["state"] = state  # a dict write: nn.Module.__setattr__ costs more per step
+        self._rows = rows
 
     def reset(self, mask: torch.Tensor | None = None) -> None:
         zero_where(self.state, mask)
 
     def step(self, phi: torch.Tensor) -> torch.Tensor:
-        drive = phi[:, None, None, :]  # (B, 1, 1, F)
-        trace = self.d_t * drive
-        if self.model.order:
-            trace = trace + self.c @ self.state
-            self.state.copy_(self.a @ self.state + self.b_t * drive)
-        return trace
+        rows, d_out, n, d_in = self._rows, self._outputs, self._order, self._inputs
+        inputs = rows[d_out + n :].view(d_in, self.batch_size, d_in, self.features)
+        if d_in == 1:
+            inputs[0, :, 0].copy_(phi)
+        else:  # basis f drives channel l only: a one-hot input per column
+            inputs.zero_()
+            inputs.diagonal(dim1=0, dim2=2).copy_(phi[:, :, None])
+        following = torch.empty_like(rows)
+        torch.mm(self.system, rows[d_out:], out=following[: d_out + n])
+        self._expose(following)
+        return following[:d_out].view(d_out, self.batch_size, d_in, self.features).permute(1, 2, 0, 3)
+
+
+class ResponseFilter(nn.Module):
+    """Runs a forward model on one signal per env: the model's sensed response (B, D_out) to o (B, D_in).
+
+    One matrix product per step, as in ``EligibilityFilter``: a row [state | input] per env times
+    [[C^T, A^T], [D^T, B^T]] gives [response | next state].
+    """
+
+    def __init__(
+        self,
+        model: ForwardModel,
+        *,
+        batch_size: int = 1,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ):
+        super().__init__()
+        self._outputs, self._order = model.outputs, model.order
+        kw = {"device": device, "dtype": dtype}
+        system = np.block([[model.c, model.d], [model.a, model.b]]).T  # (n + D_in, D_out + n)
+        self.register_buffer("system", torch.as_tensor(system).to(**kw), persistent=False)
+        self.register_buffer("state", torch.zeros(batch_size, model.order + model.inputs, **kw))
+
+    def reset(self, mask: torch.Tensor | None = None) -> None:
+        zero_where(self.state, mask)
+
+    def step(self, signal: torch.Tensor) -> torch.Tensor:
+        state, d_out, n = self.state, self._outputs, self._order
+        state[:, n:].copy_(signal)
+        following = torch.mm(state, self.system)
+        state[:, :n].copy_(following[:, d_out:])
+        return following[:, :d_out]

@@ -1,0 +1,146 @@
+"""What CFPC costs next to the simulation it controls, measured side by side in one run (CPU).
+
+    python benchmarks/closed_loop.py [--steps 600] [--repeats 3] [--batches 64 4096] [--threads N]
+
+1. Single env: closed-loop env steps per second of cfpc_gym/LinearPlant-v0 (config paper_linear)
+   and cfpc_gym/ElbowTrack-v0 (config cued_elbow) with the CFPC agent acting and learning every
+   step, against the same env stepped with a constant action (target: >= 0.8x).
+2. Batches of B envs of ElbowTrack: the CFPC controller's time per env-step (step + update) against
+   MuJoCo's physics time per env-step (one control step = dt / timestep mj_steps), the physics
+   both as a Python loop of mj_step and as mujoco.rollout (multi-threaded, batched; target: the
+   controller <= 5% of the physics).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import mujoco
+import numpy as np
+import torch
+from mujoco import rollout
+
+from cfpc_gym.build import make_agent, make_controller, make_env
+from cfpc_gym.config import load_config
+
+
+def cfpc_config(name: str):
+    config = load_config(name)
+    index = next(i for i, c in enumerate(config.controllers) if c.rule == "eligibility")
+    return config, index
+
+
+def steps_per_second(config, index: int, steps: int, learn: bool) -> float:
+    """Env steps per second of one env: driven by the CFPC agent, or by a constant action."""
+    env = make_env(config)
+    agent = make_agent(config, index, env) if learn else None
+    constant = env.action_space.sample() * 0 + env.action_space.low + 0.1 * (
+        env.action_space.high - env.action_space.low
+    )
+    observation, info = env.reset(seed=config.seed)
+    start = time.perf_counter()
+    for _ in range(steps):
+        action = agent.act(observation, info) if learn else constant
+        observation, _, terminated, truncated, info = env.step(action)
+        if learn:
+            agent.observe(terminated, truncated)
+        if terminated or truncated:
+            observation, info = env.reset()
+    elapsed = time.perf_counter() - start
+    env.close()
+    return steps / elapsed
+
+
+def controller_seconds_per_step(config, index: int, batch: int, steps: int) -> float:
+    env = make_env(config)
+    controller = make_controller(config, config.controllers[index], env, batch_size=batch)
+    dofs, cues = controller.dofs, env.unwrapped.tracking_spec.cues
+    generator = np.random.default_rng(0)
+    signals = generator.random((steps, 2, batch, dofs))
+    pulses = (generator.random((steps, batch, cues)) > 0.9).astype(np.float64)
+    with torch.no_grad():
+        start = time.perf_counter()
+        for k in range(steps):
+            controller.step(signals[k, 0], signals[k, 1], pulses[k])
+            controller.update()
+        return (time.perf_counter() - start) / steps
+
+
+def physics_seconds_per_env_step(batch: int, steps: int, use_rollout: bool) -> float:
+    """ElbowTrack's MuJoCo model, random excitations held over each control step's substeps."""
+    env = make_env(load_config("cued_elbow"))
+    env.reset(seed=0)
+    unwrapped = env.unwrapped
+    model = unwrapped.physics.model
+    substeps = round(unwrapped.dt / model.opt.timestep)
+    data = mujoco.MjData(model)
+    mujoco.mj_forward(model, data)
+    generator = np.random.default_rng(0)
+    excitations = generator.random((batch, steps, model.nu))
+    if use_rollout:
+        spec = mujoco.mjtState.mjSTATE_FULLPHYSICS
+        state = np.empty(mujoco.mj_stateSize(model, spec))
+        mujoco.mj_getState(model, data, state, spec)
+        initial = np.tile(state, (batch, 1))
+        control = np.repeat(excitations, substeps, axis=1)  # held over the substeps
+        threads = [mujoco.MjData(model) for _ in range(os.cpu_count() or 1)]
+        start = time.perf_counter()
+        rollout.rollout(model, threads, initial, control, persistent_pool=True)
+        elapsed = time.perf_counter() - start
+    else:
+        rows = [mujoco.MjData(model) for _ in range(batch)]
+        start = time.perf_counter()
+        for k in range(steps):
+            for b, row in enumerate(rows):
+                row.ctrl[:] = excitations[b, k]
+                for _ in range(substeps):
+                    mujoco.mj_step(model, row)
+        elapsed = time.perf_counter() - start
+    env.close()
+    return elapsed / (batch * steps)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=600, help="env steps per single-env measurement")
+    parser.add_argument("--batches", type=int, nargs="+", default=[64, 4096])
+    parser.add_argument("--batch-steps", type=int, default=20, help="control steps per batch measurement")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(
+        f"torch {torch.__version__}, mujoco {mujoco.__version__}, {os.cpu_count()} CPUs, "
+        f"torch threads {torch.get_num_threads()}; best of {args.repeats}"
+    )
+
+    print("\n1. single env, env steps per second")
+    print(f"{'env':<28} {'constant action':>16} {'CFPC learning':>14} {'ratio':>6}")
+    for name in ("paper_linear", "cued_elbow"):
+        config, index = cfpc_config(name)
+        best = {False: 0.0, True: 0.0}
+        for _ in range(args.repeats):  # interleaved, so that load on the machine hits both alike
+            for learn in (False, True):
+                best[learn] = max(best[learn], steps_per_second(config, index, args.steps, learn))
+        print(f"{config.env.id:<28} {best[False]:16.0f} {best[True]:14.0f} {best[True] / best[False]:6.2f}")
+
+    print("\n2. ElbowTrack batches, microseconds per env-step")
+    print(f"{'B':>6} {'controller':>11} {'mj_step loop':>13} {'rollout':>9} {'ctrl/loop':>10} {'ctrl/rollout':>13}")
+    config, index = cfpc_config("cued_elbow")
+    for batch in args.batches:
+        steps = max(2, args.batch_steps * 64 // batch) if batch > 64 else args.batch_steps
+        controller = min(controller_seconds_per_step(config, index, batch, 5 * steps) for _ in range(args.repeats))
+        controller /= batch
+        loop = min(physics_seconds_per_env_step(batch, steps, False) for _ in range(args.repeats))
+        batched = min(physics_seconds_per_env_step(batch, steps, True) for _ in range(args.repeats))
+        print(
+            f"{batch:>6} {controller * 1e6:11.2f} {loop * 1e6:13.2f} {batched * 1e6:9.2f} "
+            f"{controller / loop:10.1%} {controller / batched:13.1%}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""How the feed-forward weights learn from the eligibility trace: one step per control step.
+
+- ``GradientDescent`` (the paper's rule, the reference): W += beta * teacher . eps, with
+  beta = learning_rate, or learning_rate / (regularization + mean_i |eps_i|^2) when normalised.
+- ``RecursiveLeastSquares`` (faster): the least-squares weights for all the data seen so far,
+  updated recursively, with the gain of the real loop relative to the forward model learned
+  alongside, so that a model whose gain is off does not slow learning down.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .feedforward import FeedForward
+from .forward_models import ForwardModel, ResponseFilter
+
+OPTIMIZERS = ("gradient", "rls")
+
+
+class GradientDescent(nn.Module):
+    """W += step * sum_i teacher_i eps_i: stochastic gradient descent on J = 1/2 sum_k |e[k]|^2."""
+
+    def __init__(
+        self, learning_rate: float = 0.01, *, normalized: bool = False, regularization: float = 1e-3
+    ):
+        super().__init__()
+        if learning_rate < 0:
+            raise ValueError(f"learning_rate must be >= 0, got {learning_rate}")
+        if regularization <= 0:
+            raise ValueError(f"regularization must be > 0, got {regularization}")
+        self.learning_rate, self.normalized, self.regularization = learning_rate, normalized, regularization
+
+    def update(self, feedforward: FeedForward, trace: torch.Tensor, teacher: torch.Tensor) -> None:
+        """``trace`` (B, D_in, D_out, F), ``teacher`` (B, D_out)."""
+        if self.learning_rate == 0:
+            return
+        if self.normalized:  # mean_i |eps_i|^2 per env
+            power = torch.linalg.vecdot(trace, trace).sum(1).mean(1)
+            teacher = teacher / power.add_(self.regularization).unsqueeze(1)
+        weights = feedforward.weights
+        if feedforward.shared:  # the batch mean of the per-env changes, one matrix product per output
+            rows = weights.view(1, -1)
+            for i in range(trace.shape[2]):
+                eps = trace[:, :, i, :].reshape(trace.shape[0], -1)
+                rows.addmm_(teacher[:, i].unsqueeze(0), eps, alpha=self.learning_rate / trace.shape[0])
+        else:
+            for i in range(trace.shape[2]):
+                weights.addcmul_(trace[:, :, i, :], teacher[:, i, None, None], value=self.learning_rate)
+
+
+class RecursiveLeastSquares(nn.Module):
+    """Recursive least squares on the eligibility trace, per env, with the loop gain learned too.
+
+    For a linear loop whose true map from o to the sensed output is c times the model T-hat, the
+    sensed error of every step obeys, whatever the weights did before,
+
+        e_i[k] = eps_i[k] . theta - c s_i[k] + r_i[k],    theta = c W*,  s = T-hat * o,
+
+    with W* the least-squares weights and r their residual. That is a linear regression on the
+    regressors (eps_i, -s_i) with fixed parameters (theta, c), so recursive least squares solves it
+    exactly as data arrive, and the weights are W = theta / c. Prior: theta = 0 with precision
+    ``regularization`` (a ridge penalty), c = 1 with variance ``loop_gain_variance`` (0 trusts the
+    model's gain: plain recursive least squares on the error corrected for the weights' history).
+    ``forgetting`` < 1 discounts old data per step, to follow a task that changes.
+    """
+
+    min_loop_gain = 0.1  # below a tenth of the model's, the estimate is not believed
+
+    def __init__(
+        self,
+        model: ForwardModel,
+        features: int,
+        *,
+        batch_size: int = 1,
+        forgetting: float = 1.0,
+        regularization: float = 1e-3,
+        loop_gain_variance: float = 10.0,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ):
+        super().__init__()
+        if not 0 < forgetting <= 1:
+            raise ValueError(f"forgetting must be in (0, 1], got {forgetting}")
+        if regularization <= 0:
+            raise ValueError(f"rls regularization must be > 0, got {regularization}")
+        if loop_gain_variance < 0:
+            raise ValueError(f"loop_gain_variance must be >= 0, got {loop_gain_variance}")
+        self.forgetting = forgetting
+        kw = {"device": device, "dtype": dtype}
+        size = model.inputs * features + 1  # theta (D_in * F, channel-major), then c
+        prior = torch.full((size,), 1.0 / regularization, **kw)
+        prior[-1] = loop_gain_variance
+        # P: the inverse information of (theta, c); kept exactly symmetric by rank-1 updates v v^T.
+        self.register_buffer("covariance", torch.diag(prior).repeat(batch_size, 1, 1))
+        self.register_buffer("estimate", torch.zeros(batch_size, size, **kw))
+        self.estimate[:, -1] = 1.0
+        self._covariance_bound = float(prior.sum())
+        self.response = ResponseFilter(model, batch_size=batch_size, **kw)
+        self._regressor = torch.zeros(batch_size, size, **kw)
+        self.predicted: torch.Tensor | None = None  # s = T-hat * o of this step
+
+    def reset(self, mask: torch.Tensor | None = None) -> None:
+        """Per-trial memory only (the model's response to o); the estimate persists."""
+        self.response.reset(mask)
+
+    def step(self, feedforward_output: torch.Tensor) -> None:
+        """Follow this step's o (B, D_in) through the model."""
+        self.predicted = self.response.step(feedforward_output)
+
+    def update(
+        self,
+        feedforward: FeedForward,
+        trace: torch.Tensor,
+        teacher: torch.Tensor,
+        active: torch.Tensor | None = None,
+    ) -> None:
+        """One measurement per output DOF i: regressor (eps_i, -s_i), target teacher_i."""
+        covariance, estimate, regressor = self.covariance, self.estimate, self._regressor
+        batch = trace.shape[0]
+        for i in range(trace.shape[2]):
+            regressor[:, :-1].copy_(trace[:, :, i, :].reshape(batch, -1))
+            torch.neg(self.predicted[:, i], out=regressor[:, -1])
+            spread = torch.bmm(covariance, regressor.unsqueeze(2)).squeeze(2)  # P z
+            scale = torch.linalg.vecdot(regressor, spread).add_(self.forgetting).rsqrt_()
+            if active is not None:
+                scale.mul_(active)
+            innovation = torch.linalg.vecdot(regressor, estimate).neg_().add_(teacher[:, i])
+            direction = spread.mul_(scale.unsqueeze(1))  # v = P z / sqrt(lambda + z P z)
+            estimate.addcmul_(direction, innovation.mul_(scale).unsqueeze(1))
+            covariance.baddbmm_(direction.unsqueeze(2), direction.unsqueeze(1), alpha=-1.0)
+        if self.forgetting < 1:
+            self._forget(active)
+        loop_gain = estimate[:, -1:].clamp(min=self.min_loop_gain)
+        torch.div(estimate[:, :-1], loop_gain, out=feedforward.weights.view(batch, -1))
+
+    def _forget(self, active: torch.Tensor | None) -> None:
+        # Discount old data, but never let P grow past its prior (no windup while nothing excites it).
+        size = torch.diagonal(self.covariance, dim1=1, dim2=2).sum(1)
+        forgets = size < self._covariance_bound
+        if active is not None:
+            forgets.logical_and_(active.bool())
+        factor = torch.where(forgets, 1.0 / self.forgetting, 1.0).to(self.covariance.dtype)
+        self.covariance.mul_(factor[:, None, None])
