@@ -36,8 +36,10 @@ def steps_per_second(config, index: int, steps: int, learn: bool) -> float:
     """Env steps per second of one env: driven by the CFPC agent, or by a constant action."""
     env = make_env(config)
     agent = make_agent(config, index, env) if learn else None
-    constant = env.action_space.sample() * 0 + env.action_space.low + 0.1 * (
-        env.action_space.high - env.action_space.low
+    constant = (
+        env.action_space.sample() * 0
+        + env.action_space.low
+        + 0.1 * (env.action_space.high - env.action_space.low)
     )
     observation, info = env.reset(seed=config.seed)
     start = time.perf_counter()
@@ -128,11 +130,13 @@ def main() -> None:
         print(f"{config.env.id:<28} {best[False]:16.0f} {best[True]:14.0f} {best[True] / best[False]:6.2f}")
 
     print("\n2. ElbowTrack batches, microseconds per env-step")
-    print(f"{'B':>6} {'controller':>11} {'mj_step loop':>13} {'rollout':>9} {'ctrl/loop':>10} {'ctrl/rollout':>13}")
+    columns = ("B", "controller", "mj_step loop", "rollout", "ctrl/loop", "ctrl/rollout")
+    print(" ".join(f"{name:>{width}}" for name, width in zip(columns, (6, 11, 13, 9, 10, 13), strict=True)))
     config, index = cfpc_config("cued_elbow")
     for batch in args.batches:
         steps = max(2, args.batch_steps * 64 // batch) if batch > 64 else args.batch_steps
-        controller = min(controller_seconds_per_step(config, index, batch, 5 * steps) for _ in range(args.repeats))
+        repeats = range(args.repeats)
+        controller = min(controller_seconds_per_step(config, index, batch, 5 * steps) for _ in repeats)
         controller /= batch
         loop = min(physics_seconds_per_env_step(batch, steps, False) for _ in range(args.repeats))
         batched = min(physics_seconds_per_env_step(batch, steps, True) for _ in range(args.repeats))

@@ -16,11 +16,11 @@ import time
 
 import numpy as np
 import torch
+from cfpc_gym.controllers import CFPC, PID, ForwardModel, RaisedCosineBasis, make_rule
 from scipy.linalg import block_diag
 
 from cfpc_gym.build import forward_model, make_env
 from cfpc_gym.config import load_config
-from cfpc_gym.controllers import CFPC, PID, ForwardModel, RaisedCosineBasis, make_rule
 
 
 def paper_model(dofs: int) -> ForwardModel:
