@@ -38,9 +38,9 @@ class ResidualCFPC(gym.Wrapper, gym.utils.RecordConstructorArgs):
     env's own entries keep their places, so ``tracking_spec.observation_index`` still holds).
     At an episode's last observation no action follows: it shows the previous base action.
 
-    ``agent``: a ``CFPCAgent`` made for ``env``, or a ``RunConfig`` whose controller number
-    ``controller`` is built for it (``make_agent``). Per-episode memory restarts at every reset;
-    learned weights persist across episodes.
+    ``agent``: a ``CFPCAgent`` made for ``env`` (its ``learn`` is set to ``learn``), or a ``RunConfig``
+    whose controller number ``controller`` is built for it (``make_agent``). Per-episode memory
+    restarts at every reset; learned weights persist across episodes.
     """
 
     def __init__(

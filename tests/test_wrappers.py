@@ -21,7 +21,7 @@ def linear_config():
     """The paper's plant and PID with the eligibility rule: the base learns noticeably in an episode."""
     return validate_config(
         {
-            "env": {"id": LINEAR},
+            "env": {"id": LINEAR, "kwargs": {"trial_duration": 1.2}},  # the movement ends at 1 s
             "dtype": "float64",
             "feedback": {"kp": 2.0, "ki": 2.0, "kd": 0.2, "derivative_time_constant": 0.02},
             "basis": {"size": 20, "span": 1.2},
@@ -58,9 +58,9 @@ def test_a_zero_residual_leaves_cfpc_alone_in_charge_across_episodes():
     """Same observations, rewards and learned weights as the agent's own loop; the observation's tail is
     the base action, and per-episode memory restarts at each reset."""
     config = linear_config()
-    wrapped = ResidualCFPC(gym.make(LINEAR), config, residual_scale=0.3)
+    wrapped = ResidualCFPC(gym.make(LINEAR, **config.env.kwargs), config, residual_scale=0.3)
     zero = np.zeros(wrapped.action_space.shape, dtype=np.float32)
-    env = gym.make(LINEAR)
+    env = gym.make(LINEAR, **config.env.kwargs)
     agent = make_agent(config, 0, env)
     for seed in (0, None):
         observations, rewards = episode(wrapped, lambda _: zero, seed)
@@ -102,7 +102,8 @@ def test_the_wrapper_passes_gymnasiums_checker():
 
 @pytest.mark.parametrize("learn", [True, False])
 def test_learn_false_freezes_the_base(learn):
-    env = ResidualCFPC(gym.make(LINEAR), linear_config(), learn=learn)
+    config = linear_config()
+    env = ResidualCFPC(gym.make(LINEAR, **config.env.kwargs), config, learn=learn)
     before = env.agent.controller.weights.numpy().copy()
     episode(env, lambda _: np.zeros(1, dtype=np.float32), seed=0)
     changed = not np.array_equal(env.agent.controller.weights.numpy(), before)
