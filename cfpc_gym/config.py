@@ -261,7 +261,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Ru
     if path is None:
         path = bundled_config_path(DEFAULT_CONFIG)
     path = Path(path)
-    if not path.exists() and path.suffix == "" and bundled_config_path(path.name).exists():
+    if not path.is_file() and path.suffix == "" and bundled_config_path(path.name).exists():
         path = bundled_config_path(path.name)
     data = read_yaml(path)
     for assignment in overrides:

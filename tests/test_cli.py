@@ -160,3 +160,9 @@ def test_tensorboard_scalars_are_written_when_asked(tmp_path, capsys):
     events = EventAccumulator(str(out / "tensorboard"))
     events.Reload()
     assert len(events.Scalars("cfpc/rmse")) == 3
+
+
+def test_a_directory_named_like_a_bundled_config_does_not_shadow_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "paper_linear").mkdir()  # e.g. an earlier --out paper_linear
+    assert load_config("paper_linear").name == "paper_linear"
