@@ -94,7 +94,7 @@ def delay_system(steps: int, dofs: int, dt: float) -> control.StateSpace:
     if steps == 0:
         return control.ss([], [], [], np.eye(dofs), dt)
     single = control.tf([1], [1] + [0] * steps, dt)
-    return control.ss(control.append(*[single] * dofs)) if dofs > 1 else control.ss(single)
+    return control.append(*[control.ss(single)] * dofs)  # state spaces: MIMO tf->ss would need Slycot
 
 
 def pure_delay(steps: int, dofs: int, dt: float) -> ForwardModel:
@@ -133,7 +133,7 @@ def closed_loop(
         )
     discrete = plant.isdtime(strict=True)
     discrete_plant = control.ss(plant) if discrete else control.c2d(control.ss(plant), dt, method="zoh")
-    feedback = control.ss(control.append(*controllers)) if dofs > 1 else control.ss(controllers[0])
+    feedback = control.append(*[control.ss(c) for c in controllers])
     sensed_plant = (
         delay_system(sensory_delay_steps, dofs, dt)
         * discrete_plant

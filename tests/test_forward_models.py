@@ -93,3 +93,19 @@ def test_pure_delay_model_is_a_shift():
     shifted = pure_delay(4, 1, 0.01).simulate(signal)
     np.testing.assert_allclose(shifted[4:], signal[:-4])
     np.testing.assert_allclose(shifted[:4], 0.0)
+
+
+def test_a_decoupled_two_dof_loop_is_two_siso_loops():
+    """MIMO closed loops build from state spaces (no Slycot) and keep each DOF's own dynamics."""
+    env = gym.make("cfpc_gym/LinearPlant-v0", **PLANT).unwrapped
+    a, b, c, d = env.linear_model()
+    zero = np.zeros_like(a)
+    plant = (np.block([[a, zero], [zero, a]]), np.block([[b, 0 * b], [0 * b, b]]), np.block([[c, 0 * c], [0 * c, c]]),
+             np.zeros((2, 2)))  # fmt: skip
+    pids = [PID(g, 1.0, 0.1, dt=env.dt, derivative_time_constant=0.02, dtype=F64) for g in (1.0, 2.0)]
+    mimo = closed_loop(plant, [p.transfer_function() for p in pids], env.dt, sensory_delay_steps=5)
+    h = mimo.impulse_response(80)
+    for dof, pid in enumerate(pids):
+        siso = closed_loop((a, b, c, d), [pid.transfer_function()], env.dt, sensory_delay_steps=5)
+        np.testing.assert_allclose(h[:, dof, dof], siso.impulse_response(80)[:, 0, 0], atol=1e-12)
+    np.testing.assert_allclose(h[:, 0, 1], 0.0, atol=1e-12)
