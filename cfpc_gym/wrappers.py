@@ -1,6 +1,6 @@
 """Gymnasium wrappers: residual reinforcement learning on a CFPC base, and sensory delays for any env.
 
-env = ResidualCFPC(gym.make("cfpc_gym/ElbowTrack-v0"), config)   # config: a validated RunConfig
+env = ResidualCFPC(gym.make("cfpc_gym/ElbowTrack-v0"))           # CFPC as the bundled config sets it
 PPO("MlpPolicy", env).learn(10_000)                               # the policy learns a residual
 
 env = SensoryDelay(gym.make("Reacher-v5"), delay=0.04)            # observations 2 steps late
@@ -8,6 +8,8 @@ env = SensoryDelay(gym.make("Reacher-v5"), delay=0.04)            # observations
 
 from __future__ import annotations
 
+from importlib.resources import files
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -16,7 +18,7 @@ from gymnasium import spaces
 
 from .agent import CFPCAgent
 from .build import make_agent
-from .config import RunConfig
+from .config import RunConfig, load_config
 from .envs.delay import DelayLine, delay_steps
 
 
@@ -39,16 +41,17 @@ class ResidualCFPC(gym.Wrapper, gym.utils.RecordConstructorArgs):
     At an episode's last observation no action follows: it shows the previous base action.
 
     ``agent``: a ``CFPCAgent`` made for ``env`` (its ``learn`` is set to ``learn``), or a ``RunConfig``
-    whose controller number ``controller`` is built for it (``make_agent``). Per-episode memory
+    whose controller number ``controller`` is built for it (``make_agent``); by default the bundled
+    config for the env's id and its first learning controller. Per-episode memory
     restarts at every reset; learned weights persist across episodes.
     """
 
     def __init__(
         self,
         env: gym.Env,
-        agent: CFPCAgent | RunConfig,
+        agent: CFPCAgent | RunConfig | None = None,
         *,
-        controller: int = 0,
+        controller: int | None = None,
         learn: bool = True,
         residual_scale: float = 0.1,
         observe_base_action: bool = True,
@@ -67,7 +70,11 @@ class ResidualCFPC(gym.Wrapper, gym.utils.RecordConstructorArgs):
         actions = _flat_box(env.action_space, "action_space")
         if not (np.all(np.isfinite(actions.low)) and np.all(np.isfinite(actions.high))):
             raise ValueError("env: action_space must be bounded: the residual is a fraction of its range")
+        if agent is None:
+            agent = bundled_config_for(env)
         if isinstance(agent, RunConfig):
+            if controller is None:
+                controller = next((i for i, c in enumerate(agent.controllers) if c.rule != "none"), 0)
             if not 0 <= controller < len(agent.controllers):
                 raise ValueError(f"controller must index the config's {len(agent.controllers)} controllers")
             agent = make_agent(agent, controller, env)
@@ -119,6 +126,17 @@ class ResidualCFPC(gym.Wrapper, gym.utils.RecordConstructorArgs):
             return observation
         flat = np.asarray(observation).reshape(-1)
         return np.concatenate([flat, self.base_action]).astype(self.observation_space.dtype)
+
+
+def bundled_config_for(env: gym.Env) -> RunConfig:
+    """The bundled config written for this env's id (its feedback gains suit that env)."""
+    env_id = env.spec.id if env.spec is not None else None
+    for path in files("cfpc_gym.configs").iterdir():
+        if path.name.endswith(".yaml"):
+            config = load_config(Path(str(path)))
+            if config.env.id == env_id:
+                return config
+    raise ValueError(f"agent: no bundled config for env {env_id!r}; pass a CFPCAgent or a RunConfig")
 
 
 class SensoryDelay(gym.Wrapper, gym.utils.RecordConstructorArgs):

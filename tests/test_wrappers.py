@@ -181,3 +181,10 @@ def test_sensory_delay_must_be_whole_steps():
         SensoryDelay(gym.make("Reacher-v5"), delay=0.03)
     with pytest.raises(ValueError, match="^delay must be >= 0"):
         SensoryDelay(gym.make("Reacher-v5"), delay=-0.02)
+
+
+def test_residual_cfpc_defaults_to_the_bundled_config_of_the_env():
+    wrapped = ResidualCFPC(gym.make("cfpc_gym/ElbowTrack-v0"))
+    assert wrapped.agent.controller.rule.name == "eligibility"  # cued_elbow's learning controller
+    with pytest.raises(ValueError, match="no bundled config for env 'Pendulum-v1'"):
+        ResidualCFPC(gym.make("Pendulum-v1"))
