@@ -103,16 +103,7 @@ def forward_model(config: RunConfig, controller: ControllerConfig, env: gym.Env)
                 f"{where}.kind: analytic needs an env with a known linear model "
                 f"({config.env.id} has none); use kind: identified"
             )
-        try:
-            model = closed_loop(
-                linear_model(),
-                [pid.transfer_function(i) for i in range(pid.dofs)],
-                spec_of(env).dt,
-                sensory_delay_steps=sensory_delay_steps(env),
-                motor_delay_steps=sensory_delay_steps(env, "motor_delay"),
-            )
-        except ValueError as exc:
-            raise ConfigError(f"{where}: {exc}") from None
+        model = close_loop(linear_model(), env, pid, where)
     elif settings.kind == "linearized":
         model = linearized(config, env, pid, where)
     else:
@@ -142,7 +133,11 @@ def linearized(config: RunConfig, env: gym.Env, pid: PID, where: str) -> Forward
     env.reset(seed=config.seed)
     a, b, c, d = linearize()
     gain = allocation_gain(env)
-    plant = control.ss(a, b @ gain, c, d @ gain, spec_of(env).dt)
+    return close_loop(control.ss(a, b @ gain, c, d @ gain, spec_of(env).dt), env, pid, where)
+
+
+def close_loop(plant, env: gym.Env, pid: PID, where: str) -> ForwardModel:
+    """The plant in the loop with the PID and the env's delays: o -> sensed output."""
     try:
         return closed_loop(
             plant,
@@ -152,7 +147,7 @@ def linearized(config: RunConfig, env: gym.Env, pid: PID, where: str) -> Forward
             motor_delay_steps=sensory_delay_steps(env, "motor_delay"),
         )
     except ValueError as exc:
-        raise ConfigError(f"{where}: {exc}; try other feedback gains or kind: identified") from None
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def probe(env: gym.Env, pid: PID, trials: int, amplitude: float, seed: int):
