@@ -129,7 +129,9 @@ class ControllerConfig(Section):
     learning_rate: float = Field(0.01, ge=0)
     """Step size beta of the weight update."""
     normalized: bool = False
-    """Divide the step by the trace power (normalised LMS)."""
+    """Divide each step by that step's trace power (normalised LMS). It weights the cost by
+    1 / |eps|^2, so it settles at a weighted least-squares point, not the optimum (measured on
+    paper_linear: 1.21x the optimum at learning_rate 0.03); optimizer: rls converges to the optimum."""
     regularization: float = Field(1e-3, gt=0)
     """delta in the normalised step beta / (delta + |eps|^2)."""
     shared_weights: bool = False
