@@ -278,13 +278,18 @@ def load_checkpoint(path: Path, agent: CFPCAgent, settings) -> ControllerResult:
 
 def summary_table(result: RunResult) -> str:
     optimum = result.optimum.rmse if result.optimum else None
-    rows = [("controller", "rule", "first RMSE", "final RMSE", "x LS optimum", "status")]
+    rows = [("controller", "rule", "first RMSE", "final RMSE", "x LS optimum", "lag first -> last", "status")]
     for c in result.controllers:
         ratio = f"{c.final_rmse / optimum:.3f}" if optimum else "-"
+        lags = " -> ".join(
+            "-" if lag is None else f"{lag * 1000:.0f} ms" for lag in (c.trial_lag_s[0], c.trial_lag_s[-1])
+        )
         status = f"diverged (trial {c.diverged_at_trial})" if c.diverged_at_trial is not None else "ok"
-        rows.append((c.name, c.rule, f"{c.trial_rmse[0]:.4g}", f"{c.final_rmse:.4g}", ratio, status))
+        rows.append((c.name, c.rule, f"{c.trial_rmse[0]:.4g}", f"{c.final_rmse:.4g}", ratio, lags, status))
+    if optimum is None:  # no linear model, no optimum column
+        rows = [row[:4] + row[5:] for row in rows]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     if optimum:
         lines.append(f"least-squares optimum RMSE for this basis: {optimum:.4g}")
