@@ -21,6 +21,8 @@ def make_env(config: RunConfig) -> gym.Env:
         raise ConfigError(f"env.id: {exc}") from None
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"env.kwargs: {exc}") from None
+    except ImportError as exc:  # an adapter whose optional extra is missing says what to install
+        raise ConfigError(f"env.id: {config.env.id}: {exc}") from None
     if not isinstance(env_attribute(env, "tracking_spec"), TrackingSpec):
         raise ConfigError(
             f"env.id: {config.env.id} exposes no tracking signals (env.unwrapped.tracking_spec and "
@@ -73,6 +75,8 @@ def make_basis(config: RunConfig, spec: TrackingSpec, batch_size: int):
             options["stride"] = delay_steps(options.pop("spacing"), spec.dt)
         except ValueError as exc:
             raise ConfigError(f"basis.spacing: {exc}") from None
+    elif config.basis.kind == "time_table":
+        options["size"] = int(round(options.pop("span") / spec.dt)) + 1
     return BASES[config.basis.kind](
         spec.cues, dt=spec.dt, batch_size=batch_size, **options, **torch_options(config)
     )

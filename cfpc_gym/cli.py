@@ -50,7 +50,40 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--out", type=Path, default=Path("trial.mp4"), help="video file: .mp4 or .gif")
     render.add_argument("--seed", type=int, help="env seed of the rendered trial (default: the config's)")
     render.add_argument("--force", action="store_true", help="overwrite an existing video file")
+    for name, text in (
+        ("bench", "tasks x methods x seeds: CFPC rules, ILC, PPO and SAC side by side"),
+        ("sweep", "a bench config's grid of hyperparameters x seeds, on Ray (or a local pool)"),
+    ):
+        command = commands.add_parser(name, help=text)
+        command.add_argument(
+            "config",
+            nargs=None if name == "sweep" else "?",
+            help="bench YAML, or the name of a bundled one" + ("" if name == "sweep" else " (default: bench)"),
+        )
+        budget = command.add_mutually_exclusive_group()
+        budget.add_argument("--quick", dest="profile", action="store_const", const="quick",
+                            help="the quick profile (the default): minutes on 2 CPU cores")  # fmt: skip
+        budget.add_argument("--full", dest="profile", action="store_const", const="full",
+                            help="the full profile: the published numbers")  # fmt: skip
+        command.set_defaults(profile="quick")
+        command.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                             help="override a bench config key, e.g. --set seeds=5")  # fmt: skip
+        command.add_argument("--out", type=Path, help=f"results directory (default: runs/{name}-TIMESTAMP)")
+        command.add_argument("--force", action="store_true", help="write into an existing results directory")
+        command.add_argument("--workers", type=_positive, help="processes side by side (default: the CPUs)")
+        if name == "sweep":
+            command.add_argument("--address", help="Ray cluster address (default: start Ray on this machine)")
     return parser
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
 
 
 def _out_dir(args, name: str) -> Path:
@@ -133,6 +166,29 @@ def _run(args) -> int:
     return 0
 
 
+def _bench(args) -> int:
+    from .bench import default_workers, load_bench, run_bench, write_outputs
+
+    bench = load_bench(args.config, args.overrides)
+    out = _out_dir(args, bench.name)  # refuse a used directory before hours of work
+
+    def say(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    if args.command == "bench":
+        if bench.grid:
+            raise UsageError("grid: a bench runs no grid; use cfpc-gym sweep for hyperparameter grids")
+        results = run_bench(bench, args.profile, args.workers or default_workers(), say)
+    else:
+        from .sweep import run_sweep
+
+        results = run_sweep(bench, args.profile, address=args.address, workers=args.workers, say=say)
+    written = write_outputs(bench, args.profile, results, out)
+    print((out / "results.md").read_text(), end="")
+    print(f"wrote {', '.join(p.name for p in written)} to {out}")
+    return 0
+
+
 def _render(args) -> int:
     os.environ.setdefault("MUJOCO_GL", "egl")  # headless: before MuJoCo is first imported
     source = Path(args.source)
@@ -192,7 +248,8 @@ def _envs(_args) -> int:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
-        return {"run": _run, "envs": _envs, "render": _render}[args.command](args)
+        commands = {"run": _run, "envs": _envs, "render": _render, "bench": _bench, "sweep": _bench}
+        return commands[args.command](args)
     except (UsageError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

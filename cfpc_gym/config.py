@@ -87,6 +87,12 @@ class DelayLineConfig(Section):
     """Seconds between taps (a whole number of control steps)."""
 
 
+class TimeTableConfig(Section):
+    kind: Literal["time_table"]
+    span: float = Field(1.0, gt=0)
+    """Seconds after cue onset the table covers (one entry per control step)."""
+
+
 def _basis_kind(value: Any) -> str:
     """The basis kind, raised_cosine when unstated."""
     return value.get("kind", "raised_cosine") if isinstance(value, dict) else value.kind
@@ -95,7 +101,8 @@ def _basis_kind(value: Any) -> str:
 BasisConfig = Annotated[
     Annotated[RaisedCosineConfig, Tag("raised_cosine")]
     | Annotated[AlphaConfig, Tag("alpha")]
-    | Annotated[DelayLineConfig, Tag("delay_line")],
+    | Annotated[DelayLineConfig, Tag("delay_line")]
+    | Annotated[TimeTableConfig, Tag("time_table")],
     Discriminator(_basis_kind),
 ]
 
@@ -246,7 +253,7 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
             node = node[index]
 
 
-def _one_line(error: ValidationError) -> str:
+def one_line(error: ValidationError) -> str:
     first = error.errors()[0]
     loc = ".".join(str(p) for p in first["loc"]) or "config"
     message = first["msg"].removeprefix("Value error, ")
@@ -275,7 +282,7 @@ def validate_config(data: dict[str, Any]) -> RunConfig:
     try:
         return RunConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_one_line(exc)) from None
+        raise ConfigError(one_line(exc)) from None
 
 
 def dump_config(config: RunConfig) -> str:

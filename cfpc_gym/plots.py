@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -50,4 +51,29 @@ def plot_trajectories(result: RunResult) -> bytes:
         bottom.set_xlabel("time in trial (s)")
     grid[0, 0].legend(fontsize=7)
     grid[1, 0].legend(fontsize=7)
+    return _png(figure)
+
+
+def plot_learning_curves(rows_by_task: dict) -> bytes:
+    """Bench: error against env steps (log-log), one panel per task, one curve per method: the mean
+    over seeds, with a band from the lowest to the highest seed."""
+    tasks = list(rows_by_task)
+    columns = min(3, len(tasks))
+    lines = -(-len(tasks) // columns)
+    figure, grid = plt.subplots(lines, columns, figsize=(5.2 * columns, 4 * lines), squeeze=False)
+    for axes, task in zip(grid.flat, tasks, strict=False):
+        for row in rows_by_task[task]:
+            curves = [r.curve for r in row.ran if r.curve.env_steps]
+            if not curves:
+                continue
+            length = min(len(c.env_steps) for c in curves)  # seeds that stopped early cut the band
+            steps = np.mean([c.env_steps[:length] for c in curves], axis=0)
+            rmse = np.array([c.rmse[:length] for c in curves])
+            (line,) = axes.loglog(steps, rmse.mean(axis=0), label=row.label)
+            axes.fill_between(steps, rmse.min(axis=0), rmse.max(axis=0), color=line.get_color(), alpha=0.2)
+        axes.set(title=task, xlabel="environment steps", ylabel="tracking RMSE")
+        axes.grid(True, which="both", alpha=0.3)
+        axes.legend(fontsize=7)
+    for axes in list(grid.flat)[len(tasks) :]:
+        axes.set_visible(False)
     return _png(figure)

@@ -1,6 +1,6 @@
 """CFPC control algorithms in torch, batched over environments. Knows nothing of Gymnasium or MuJoCo."""
 
-from .basis import BASES, AlphaBasis, Basis, RaisedCosineBasis, TappedDelayLine
+from .basis import BASES, AlphaBasis, Basis, RaisedCosineBasis, TappedDelayLine, TimeTable
 from .cfpc import CFPC
 from .feedback import PID
 from .feedforward import FeedForward
@@ -37,6 +37,7 @@ __all__ = [
     "RecursiveLeastSquares",
     "ResponseFilter",
     "TappedDelayLine",
+    "TimeTable",
     "closed_loop",
     "identify_arx",
     "identify_fir",

@@ -1,0 +1,71 @@
+"""Sweeps: a bench config's ``grid`` (hyperparameters) x tasks x methods x seeds, run on Ray.
+
+Ray core runs one task per cell (``num_cpus=1``): on this machine's CPUs by default, on an
+existing cluster with ``address``. Without Ray installed the cells run on a local process pool.
+Results are the bench's: the same cells, tables and plots, one row per grid point.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+
+from .bench import (
+    BenchConfig,
+    CellResult,
+    check,
+    default_workers,
+    expand,
+    progress_printer,
+    run_cell,
+    run_cells,
+)
+from .config import ConfigError
+
+INSTALL_HINT = "pip install 'cfpc-gym[ray]'"
+
+
+def ray_available() -> bool:
+    return importlib.util.find_spec("ray") is not None
+
+
+def run_sweep(
+    bench: BenchConfig,
+    profile: str,
+    *,
+    address: str | None = None,
+    workers: int | None = None,
+    say: Callable[[str], None] = print,
+) -> list[CellResult]:
+    """Run every cell of every grid point; ``address`` names a Ray cluster (needs Ray)."""
+    if not bench.grid:
+        raise ConfigError("grid: a sweep needs a grid of values, e.g. grid: {ilc.lead: [0.1, 0.15]}")
+    check(bench, profile)
+    cells = expand(bench)
+    points = len(cells) // (len(bench.tasks) * len(bench.methods) * bench.seeds)
+    if not ray_available():
+        if address is not None:
+            raise ConfigError(f"--address needs Ray: {INSTALL_HINT}")
+        workers = workers or default_workers()
+        say(f"Ray is not installed: {len(cells)} cells ({points} grid points) on a local pool of "
+            f"{workers} processes ({INSTALL_HINT} for Ray)")  # fmt: skip
+        return run_cells(cells, profile, workers, progress_printer(len(cells), say))
+    import ray
+
+    ray.init(address=address, num_cpus=None if address else workers, include_dashboard=False,
+             log_to_driver=False, logging_level="ERROR")  # fmt: skip
+    try:
+        where = f"the cluster at {address}" if address else f"{int(ray.cluster_resources()['CPU'])} local CPUs"
+        say(f"Ray: {len(cells)} cells ({points} grid points) on {where}")
+        remote = ray.remote(num_cpus=1)(run_cell)
+        pending = {remote.remote(b, profile, c): i for i, (b, c) in enumerate(cells)}
+        results: list[CellResult | None] = [None] * len(cells)
+        progress = progress_printer(len(cells), say)
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            index = pending.pop(ready[0])
+            results[index] = ray.get(ready[0])
+            progress(results[index])
+        return results
+    finally:
+        ray.shutdown()
