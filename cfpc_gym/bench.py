@@ -17,6 +17,7 @@ deterministic evaluation episodes.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import os
@@ -37,11 +38,11 @@ from .config import (
     RunConfig,
     Section,
     TimeTableConfig,
-    one_line,
     apply_override,
     bundled_config_path,
     dump_config,
     load_config,
+    one_line,
     read_yaml,
 )
 
@@ -327,7 +328,8 @@ class Row:
 
 def reach(result: CellResult, level: float) -> tuple[int, float] | None:
     """Env steps and learning time at which the curve first gets to ``level`` or below."""
-    for steps, rmse, wall in zip(result.curve.env_steps, result.curve.rmse, result.curve.wall_time_s, strict=True):
+    curve = result.curve
+    for steps, rmse, wall in zip(curve.env_steps, curve.rmse, curve.wall_time_s, strict=True):
         if rmse <= level:
             return steps, wall
     return None
@@ -416,9 +418,12 @@ def claims(rows: list[Row]) -> list[str]:
     level = start - 0.9 * (start - float(np.mean(cfpc.final)))
     hits = [reach(r, level) for r in cfpc.ran]
     if level >= start or any(h is None for h in hits):
-        return [f"CFPC (eligibility) ends at or above feedback-only: no improvement to compare ({level:.4g})."]
+        return ["CFPC (eligibility) does not improve on feedback-only in every seed: no level to compare."]
     cfpc_steps = float(np.mean([h[0] for h in hits]))
-    lines = [f"CFPC (eligibility) reaches 90 % of its improvement (RMSE {level:.4g}) after {cfpc_steps:,.0f} env steps."]
+    lines = [
+        f"CFPC (eligibility) reaches 90 % of its improvement (RMSE {level:.4g}) after "
+        f"{cfpc_steps:,.0f} env steps."
+    ]
     for algorithm in ALGORITHMS:
         row = by_label.get(algorithm)
         if not (row and row.ran):
@@ -426,13 +431,14 @@ def claims(rows: list[Row]) -> list[str]:
         rl_hits = [reach(r, level) for r in row.ran]
         if all(h is not None for h in rl_hits):
             steps = float(np.mean([h[0] for h in rl_hits]))
-            lines.append(f"{algorithm.upper()} reaches it after {steps:,.0f} steps: {steps / cfpc_steps:,.1f}x CFPC's.")
+            ratio = steps / cfpc_steps
+            lines.append(f"{algorithm.upper()} reaches it after {steps:,.0f} steps: {ratio:,.1f}x CFPC's.")
         else:
             budget = min(r.curve.env_steps[-1] for r in row.ran)
             best = float(np.min([min(r.curve.rmse) for r in row.ran]))
             lines.append(
                 f"{algorithm.upper()} does not reach it within {budget:,} steps ({budget / cfpc_steps:,.0f}x "
-                f"CFPC's) in {sum(h is None for h in rl_hits)}/{len(rl_hits)} seeds; its best RMSE {best:.4g}."
+                f"CFPC's) in {sum(h is None for h in rl_hits)}/{len(rl_hits)} seeds; best RMSE {best:.4g}."
             )
     return lines
 
@@ -441,7 +447,9 @@ def csv(results: list[CellResult]) -> str:
     lines = ["task,method,variant,seed,status,env_steps,rmse,wall_time_s"]
     for r in results:
         for steps, rmse, wall in zip(r.curve.env_steps, r.curve.rmse, r.curve.wall_time_s, strict=True):
-            lines.append(f"{r.task},{r.method},\"{r.variant}\",{r.seed},{r.status},{steps},{rmse:.9g},{wall:.4f}")
+            lines.append(
+                f'{r.task},{r.method},"{r.variant}",{r.seed},{r.status},{steps},{rmse:.9g},{wall:.4f}'
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -464,10 +472,8 @@ def write_outputs(bench: BenchConfig, profile: str, results: list[CellResult], o
         "error_vs_steps.png": plot_learning_curves(rows_by_task(results)),
     }
     for task in bench.tasks:  # the run configs as they were: bundled ones change between versions
-        try:
+        with contextlib.suppress(ConfigError):
             files[f"tasks/{Path(task).stem}.yaml"] = dump_config(load_config(task))
-        except ConfigError:
-            pass
     (out / "tasks").mkdir(exist_ok=True)
     for name, data in files.items():
         write_atomic(out / name, data)

@@ -58,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument(
             "config",
             nargs=None if name == "sweep" else "?",
-            help="bench YAML, or the name of a bundled one" + ("" if name == "sweep" else " (default: bench)"),
+            help="bench YAML or the name of a bundled one" + ("" if name == "sweep" else " (default: bench)"),
         )
         budget = command.add_mutually_exclusive_group()
         budget.add_argument("--quick", dest="profile", action="store_const", const="quick",

@@ -55,7 +55,8 @@ def run_sweep(
     ray.init(address=address, num_cpus=None if address else workers, include_dashboard=False,
              log_to_driver=False, logging_level="ERROR")  # fmt: skip
     try:
-        where = f"the cluster at {address}" if address else f"{int(ray.cluster_resources()['CPU'])} local CPUs"
+        cpus = int(ray.cluster_resources().get("CPU", 0))
+        where = f"the cluster at {address}" if address else f"{cpus} local CPUs"
         say(f"Ray: {len(cells)} cells ({points} grid points) on {where}")
         remote = ray.remote(num_cpus=1)(run_cell)
         pending = {remote.remote(b, profile, c): i for i, (b, c) in enumerate(cells)}

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 import torch
-from cfpc_gym.controllers import AlphaBasis, RaisedCosineBasis, TappedDelayLine
+from cfpc_gym.controllers import AlphaBasis, RaisedCosineBasis, TappedDelayLine, TimeTable
 
 F64 = torch.float64
 
@@ -44,7 +44,7 @@ def test_tapped_delay_line_delays_the_cue_by_whole_strides():
         np.testing.assert_array_equal(phi[lag:, :, tap], cue[: 50 - lag, :, 0])
 
 
-@pytest.mark.parametrize("kind", [RaisedCosineBasis, AlphaBasis, TappedDelayLine])
+@pytest.mark.parametrize("kind", [RaisedCosineBasis, AlphaBasis, TappedDelayLine, TimeTable])
 def test_masked_reset_clears_only_the_masked_envs(kind):
     kept, reset = (kind(2, 5, 0.01, batch_size=3, dtype=F64) for _ in range(2))
     cue = pulse(30, onset=27, batch=3).repeat(2, axis=2)  # late enough that every basis holds it
@@ -56,6 +56,18 @@ def test_masked_reset_clears_only_the_masked_envs(kind):
     np.testing.assert_allclose(after_reset[1], fresh[0])
     np.testing.assert_allclose(after_reset[[0, 2]], after_kept[[0, 2]])
     assert not np.allclose(after_kept[0], fresh[0]), "the unmasked envs must keep their memory"
+
+
+def test_time_table_marks_each_step_since_the_cue_onset_once():
+    cue = pulse(12, onset=3, batch=2)
+    cue[5:8] = 1.0  # a held cue is one onset, not several
+    phi = drive(TimeTable(1, 6, 0.01, batch_size=2, dtype=F64), cue)
+    np.testing.assert_array_equal(phi[:3], 0.0)  # nothing before the onset
+    for k in range(3, 12):
+        expected = np.zeros(6)
+        if k - 3 < 6:
+            expected[k - 3] = 1.0  # one entry per step since onset; none past the table
+        np.testing.assert_array_equal(phi[k, 0], expected)
 
 
 def test_state_dict_round_trip_keeps_the_delay_line_head():
