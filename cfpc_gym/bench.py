@@ -54,9 +54,9 @@ PROFILES = ("quick", "full")
 class ProfileConfig(Section):
     trials: int | None = Field(None, ge=1)
     """Trials of every trial-based method (None: each task config's own ``trials``)."""
-    ppo_steps: int = Field(ge=1)
+    ppo_steps: int = Field(100_000, ge=1)
     """Env steps PPO trains for."""
-    sac_steps: int = Field(ge=1)
+    sac_steps: int = Field(10_000, ge=1)
     """Env steps SAC trains for."""
     evaluations: int = Field(8, ge=1)
     """RL evaluation points, log-spaced up to the budget."""
@@ -87,6 +87,8 @@ class BenchConfig(Section):
     seeds: int = Field(3, ge=1)
     """Seeds 0 .. seeds-1 for every task and method."""
     profiles: dict[Literal["quick", "full"], ProfileConfig]
+    learning_rate: float | None = Field(None, gt=0)
+    """Step size of every CFPC rule on every task (None: each task controller's own)."""
     ilc: ILCConfig = ILCConfig()
     ppo: RLConfig = RLConfig()
     sac: RLConfig = RLConfig()
@@ -176,7 +178,14 @@ def task_config(cell: Cell) -> RunConfig:
     return load_config(cell.task, list(cell.task_overrides))
 
 
-def method_config(task: RunConfig, method: str, seed: int, trials: int, ilc: ILCConfig) -> RunConfig:
+def method_config(
+    task: RunConfig,
+    method: str,
+    seed: int,
+    trials: int,
+    ilc: ILCConfig,
+    learning_rate: float | None = None,
+) -> RunConfig:
     """The task's run config with this method as its only controller."""
     by_rule = {c.rule: c for c in task.controllers}
     update: dict[str, Any] = {"name": f"{task.name}-{method}", "seed": seed, "trials": trials, "envs": 1}
@@ -190,6 +199,8 @@ def method_config(task: RunConfig, method: str, seed: int, trials: int, ilc: ILC
     else:
         template = by_rule.get(method) or by_rule.get("eligibility")
         settings = template.model_dump() if template else {}
+        if learning_rate is not None:
+            settings["learning_rate"] = learning_rate
         controller = ControllerConfig.model_validate({**settings, "name": method, "rule": method})
     return task.model_copy(update={**update, "controllers": [controller]})
 
@@ -221,7 +232,8 @@ def run_cell(bench: BenchConfig, profile: str, cell: Cell) -> CellResult:
                 raise
             result.status, result.note = "skipped", str(exc)
         return result
-    config = method_config(task, cell.method, cell.seed, settings.trials or task.trials, bench.ilc)
+    trials = settings.trials or task.trials
+    config = method_config(task, cell.method, cell.seed, trials, bench.ilc, bench.learning_rate)
     notes: list[str] = []
     try:
         agent = prepare(config, 0)
@@ -274,7 +286,7 @@ def check(bench: BenchConfig, profile: str) -> None:
         except ConfigError as exc:
             raise ConfigError(f"tasks: {cell.task}: {exc}") from None
         for method in set(variant.methods) & set(TRIAL_METHODS):
-            method_config(task, method, 0, task.trials, variant.ilc)
+            method_config(task, method, 0, task.trials, variant.ilc, variant.learning_rate)
 
 
 def run_cells(
