@@ -35,6 +35,7 @@ from .baselines import ALGORITHMS, Curve, require_sb3, train_rl
 from .config import (
     ConfigError,
     ControllerConfig,
+    MissingExtra,
     RunConfig,
     Section,
     TimeTableConfig,
@@ -206,50 +207,43 @@ def method_config(
 
 
 def run_cell(bench: BenchConfig, profile: str, cell: Cell) -> CellResult:
-    """Run one cell in this process (one torch thread: cells run side by side)."""
+    """Run one cell in this process (one torch thread: cells run side by side). A task whose
+    optional extra is missing (MyoSuite) is skipped, with the install line as its note."""
     import torch
 
+    torch.set_num_threads(1)
+    result = CellResult(cell.task, cell.method, cell.seed, cell.variant)
+    try:
+        result.curve, result.status, result.note = _learn(bench, bench.profiles[profile], cell)
+    except MissingExtra as exc:
+        result.status, result.note = "skipped", str(exc)
+    return result
+
+
+def _learn(bench: BenchConfig, settings: ProfileConfig, cell: Cell) -> tuple[Curve, str, str]:
     from .runner import prepare, run_controller
 
-    torch.set_num_threads(1)
-    settings = bench.profiles[profile]
-    result = CellResult(cell.task, cell.method, cell.seed, cell.variant)
     task = task_config(cell)
     if cell.method in ALGORITHMS:
-        steps = settings.ppo_steps if cell.method == "ppo" else settings.sac_steps
-        try:
-            result.curve = train_rl(
-                task.model_copy(update={"seed": cell.seed}),
-                cell.method,
-                steps=steps,
-                seed=cell.seed,
-                evaluations=settings.evaluations,
-                eval_episodes=settings.eval_episodes,
-                hyperparameters=getattr(bench, cell.method).hyperparameters,
-            )
-        except ConfigError as exc:
-            if "is not installed" not in str(exc):
-                raise
-            result.status, result.note = "skipped", str(exc)
-        return result
+        curve = train_rl(
+            task.model_copy(update={"seed": cell.seed}),
+            cell.method,
+            steps=settings.ppo_steps if cell.method == "ppo" else settings.sac_steps,
+            seed=cell.seed,
+            evaluations=settings.evaluations,
+            eval_episodes=settings.eval_episodes,
+            hyperparameters=getattr(bench, cell.method).hyperparameters,
+        )
+        return curve, "ok", ""
     trials = settings.trials or task.trials
     config = method_config(task, cell.method, cell.seed, trials, bench.ilc, bench.learning_rate)
-    notes: list[str] = []
-    try:
-        agent = prepare(config, 0)
-    except ConfigError as exc:
-        if "is not installed" not in str(exc):
-            raise
-        result.status, result.note = "skipped", str(exc)
-        return result
-    run = run_controller(config, 0, notes.append, agent)
-    steps_per_trial = run.env_steps // run.trials_done
-    wall = np.cumsum(run.trial_wall_time_s)
-    for trial, rmse in enumerate(run.trial_rmse):
-        result.curve.add(steps_per_trial * (trial + 1), rmse, wall[trial])
+    run = run_controller(config, 0, lambda message: None, prepare(config, 0))
+    curve, steps_per_trial = Curve(), run.env_steps // run.trials_done
+    for trial, (rmse, wall) in enumerate(zip(run.trial_rmse, np.cumsum(run.trial_wall_time_s), strict=True)):
+        curve.add(steps_per_trial * (trial + 1), rmse, wall)
     if run.diverged_at_trial is not None:
-        result.status, result.note = "diverged", f"diverged at trial {run.diverged_at_trial}"
-    return result
+        return curve, "diverged", f"diverged at trial {run.diverged_at_trial}"
+    return curve, "ok", ""
 
 
 def expand(bench: BenchConfig) -> list[tuple[BenchConfig, Cell]]:

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from .agent import CFPCAgent, env_attribute, to_action
-from .config import ConfigError, ControllerConfig, RunConfig
+from .config import ConfigError, ControllerConfig, MissingExtra, RunConfig
 from .controllers import BASES, CFPC, PID, ForwardModel, closed_loop, identify_arx, identify_fir, make_rule
 from .envs import TrackingSpec
 from .envs.delay import delay_steps
@@ -22,7 +22,7 @@ def make_env(config: RunConfig) -> gym.Env:
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"env.kwargs: {exc}") from None
     except ImportError as exc:  # an adapter whose optional extra is missing says what to install
-        raise ConfigError(f"env.id: {config.env.id}: {exc}") from None
+        raise MissingExtra(f"env.id: {config.env.id}: {exc}") from None
     if not isinstance(env_attribute(env, "tracking_spec"), TrackingSpec):
         raise ConfigError(
             f"env.id: {config.env.id} exposes no tracking signals (env.unwrapped.tracking_spec and "

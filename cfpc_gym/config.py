@@ -30,6 +30,10 @@ class ConfigError(ValueError):
     """A config problem, stated in one line that names the key."""
 
 
+class MissingExtra(ConfigError):
+    """The config needs an optional extra that is not installed; the message says what to install."""
+
+
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
