@@ -73,12 +73,12 @@ def run_conditioning(config: RunConfig, index: int, probe_every: int = 5) -> Con
     eye = agent.env.envs[0].unwrapped
     if eye.interval_jitter:
         raise ValueError("interval_jitter must be 0: probes time the CR against a fixed puff")
-    result = Conditioning(
-        config.controllers[index].name, eye.interstimulus_interval, eye.dt, eye.cue_time
-    )
+    result = Conditioning(config.controllers[index].name, eye.interstimulus_interval, eye.dt, eye.cue_time)
 
     def probe(done: int) -> None:
-        record = run_trial(agent, learn=False, options={"probe": True}, seeds=[config.seed] if not done else None)
+        record = run_trial(
+            agent, learn=False, options={"probe": True}, seeds=[config.seed] if not done else None
+        )
         result.probes.append(Probe(done, record.output[:, 0, 0].copy()))
 
     probe(0)

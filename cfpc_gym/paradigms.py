@@ -25,6 +25,7 @@ FIELDS = ("force_field", "curl_field")
 TRAINED_INTERVALS = (0.15, 0.25, 0.5)  # s
 SHORT_INTERVALS = (0.03, 0.05, 0.08)  # s, each run without and with an efferent (motor) delay
 MOTOR_DELAYS = (0.0, 0.05)  # s
+PUFF_DURATIONS = (0.02, 0.05, 0.1)  # s, at ISI 250 ms: does the CR peak follow the puff's end?
 
 
 def reaching_summary(name: str, out: Path, say=print) -> dict:
@@ -36,8 +37,15 @@ def reaching_summary(name: str, out: Path, say=print) -> dict:
     effects = after_effects(learner)
     mm = {k: {t: round(1000 * v, 1) for t, v in sorted(getattr(effects, k).items())}
           for k in ("early_field", "catch", "washout")}  # fmt: skip
+    field = learner.select("field", catch=None)
+    cycles = {  # joint-angle RMSE (rad), what CFPC minimises, per 8 field trials (catch trials too)
+        r.controller: [round(float(np.mean([r.trials[i].rmse for i in field[k : k + 8]])), 4)
+                       for k in range(0, len(field), 8)]
+        for r in (feedback, learner)
+    }  # fmt: skip
     field = learner.select("field")
     summary = {
+        "field_rmse_per_8_trials": cycles,
         "field_excess_mm": {
             "feedback": [round(1000 * abs(feedback.excess[i]), 1) for i in field],
             learner.controller: [round(1000 * abs(learner.excess[i]), 1) for i in field],
@@ -53,6 +61,7 @@ def reaching_summary(name: str, out: Path, say=print) -> dict:
     }
     say(f"{name}: field ratio (4-trial windows) first {ratio[0]:.2f}, min {ratio.min():.2f}, "
         f"last {ratio[-1]:.2f}; trials to halve: {summary['trials_to_halve']}")  # fmt: skip
+    say(f"  joint RMSE (rad) per 8 field trials: {cycles}")
     for k, v in mm.items():
         say(f"  {k:12s} excess deviation (mm) per target: {v}")
     say(f"  mirrored: catch {effects.mirrored('catch'):.2f}, washout {effects.mirrored('washout'):.2f}")
@@ -60,20 +69,31 @@ def reaching_summary(name: str, out: Path, say=print) -> dict:
     return summary
 
 
-def conditioning_run(interval: float, motor_delay: float = 0.0, trials: int | None = None) -> Conditioning:
-    overrides = [f"env.kwargs.interstimulus_interval={interval}", f"env.kwargs.motor_delay={motor_delay}"]
-    if interval < 0.1:  # the closure ramp must not start before the CS
-        overrides.append(f"env.kwargs.closure_ramp={interval}")
+def conditioning_run(
+    interval: float,
+    motor_delay: float = 0.0,
+    *,
+    trials: int | None = None,
+    probe_every: int = 5,
+    overrides: tuple[str, ...] = (),
+) -> Conditioning:
+    """CFPC on ``eyeblink_conditioning`` at one interstimulus interval (s) and motor delay (s)."""
+    settings = [
+        f"env.kwargs.interstimulus_interval={interval}",
+        f"env.kwargs.motor_delay={motor_delay}",
+        f"env.kwargs.closure_ramp={min(interval, 0.1)}",  # the closure ramp starts no earlier than the CS
+        *overrides,
+    ]
     if trials is not None:
-        overrides.append(f"trials={trials}")
-    return run_conditioning(load_config("eyeblink_conditioning", overrides), index=1)
+        settings.append(f"trials={trials}")
+    return run_conditioning(load_config("eyeblink_conditioning", settings), index=1, probe_every=probe_every)
 
 
 def conditioning_summary(out: Path, say=print) -> dict:
     from .plots import plot_conditioning
 
     trained = [conditioning_run(isi) for isi in TRAINED_INTERVALS]
-    summary: dict = {"trained": {}, "short": {}}
+    summary: dict = {"trained": {}, "short": {}, "puff_duration": {}}
     for result in trained:
         last = result.probes[-1]
         trials, amplitude = result.acquisition
@@ -86,16 +106,23 @@ def conditioning_summary(out: Path, say=print) -> dict:
             "first_probe_with_cr_after_trials": first_cr,
         }
         summary["trained"][f"{result.interstimulus_interval:g}"] = entry
-        say(f"ISI {result.interstimulus_interval * 1000:.0f} ms: CR peak {entry['cr_peak_ms']:+d} ms from "
-            f"puff onset, CR amplitude {entry['cr_amplitude']:.2f}, first CR after {first_cr} trials")  # fmt: skip
+        peak, amplitude = entry["cr_peak_ms"], entry["cr_amplitude"]
+        say(f"ISI {result.interstimulus_interval * 1000:.0f} ms: CR peak {peak:+d} ms from puff onset, "
+            f"CR amplitude {amplitude:.2f}, first CR after {first_cr} trials")  # fmt: skip
     write_atomic(out / "eyeblink_isi.png", plot_conditioning(trained))
     for motor_delay in MOTOR_DELAYS:
         for isi in (*SHORT_INTERVALS, 0.25):
-            result = conditioning_run(isi, motor_delay, trials=30)
+            result = conditioning_run(isi, motor_delay, trials=30, probe_every=30)
             amplitude = result.cr_amplitude(result.probes[-1])
             summary["short"][f"isi={isi:g},motor_delay={motor_delay:g}"] = round(amplitude, 3)
+            verdict = "CR" if result.has_cr(result.probes[-1]) else "no CR"
             say(f"ISI {isi * 1000:.0f} ms, motor delay {motor_delay * 1000:.0f} ms: CR amplitude after 30 "
-                f"trials {amplitude:.2f} ({'CR' if result.has_cr(result.probes[-1]) else 'no CR'})")  # fmt: skip
+                f"trials {amplitude:.2f} ({verdict})")  # fmt: skip
+    for duration in PUFF_DURATIONS:
+        result = conditioning_run(0.25, overrides=(f"env.kwargs.puff_duration={duration}",), probe_every=60)
+        peak = round(1000 * result.cr_peak_time(result.probes[-1]))
+        summary["puff_duration"][f"{duration:g}"] = peak
+        say(f"ISI 250 ms, puff {duration * 1000:.0f} ms: CR peak {peak:+d} ms from puff onset")
     return summary
 
 
