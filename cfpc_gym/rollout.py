@@ -55,10 +55,17 @@ class TrialRecord:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
-def run_trial(agent: CFPCAgent, *, learn: bool = True, seeds: Sequence[int] | None = None) -> TrialRecord:
-    """One episode of every env of the agent's vector env (they share the trial length)."""
+def run_trial(
+    agent: CFPCAgent,
+    *,
+    learn: bool = True,
+    seeds: Sequence[int] | None = None,
+    options: dict | None = None,
+) -> TrialRecord:
+    """One episode of every env of the agent's vector env (they share the trial length); ``options``
+    go to every env's reset (e.g. ``{"probe": True}`` for an eyeblink CS-alone trial)."""
     env = agent.env
-    observation, info = env.reset(seed=None if seeds is None else list(seeds))
+    observation, info = env.reset(seed=None if seeds is None else list(seeds), options=options)
     agent.reset()
     learning, agent.learn = agent.learn, learn
     rows: dict[str, list[np.ndarray]] = {name: [] for name in TrialRecord.__dataclass_fields__}

@@ -173,11 +173,12 @@ class TappedDelayLine(Basis):
 
 
 class TimeTable(Basis):
-    """One indicator per control step since the last cue onset: a lookup table in time.
+    """A lookup table in time since the cue: feature j holds the cue's value at its onset (the
+    cue leaving zero) exactly j steps after that onset, and is 0 otherwise.
 
-    Feature j is 1 exactly j steps after the onset (rising edge through 0.5), else 0. Learned with
-    the ``delayed`` rule (trace phi[k - lead]), entry j moves by rate * e[j + lead] once per trial:
-    P-type iterative learning control with a phase lead, the engineering baseline.
+    Learned with the ``delayed`` rule (trace phi[k - lead]), entry j moves by rate * e[j + lead]
+    once per trial: P-type iterative learning control with a phase lead, the engineering
+    baseline. Scaling by the onset value keeps it linear in the cue, like the other bases.
     """
 
     def __init__(
@@ -191,22 +192,26 @@ class TimeTable(Basis):
         dtype: torch.dtype = torch.float32,
     ):
         super().__init__(cues, size, dt, batch_size)
-        self.dtype = dtype
+        kw = {"device": device, "dtype": dtype}
         self.register_buffer("elapsed", torch.full((batch_size, cues), -1, dtype=torch.long, device=device))
-        self.register_buffer("previous_cue", torch.zeros(batch_size, cues, device=device, dtype=dtype))
+        self.register_buffer("amplitude", torch.zeros(batch_size, cues, **kw))
+        self.register_buffer("previous_cue", torch.zeros(batch_size, cues, **kw))
         self.register_buffer("slots", torch.arange(size, device=device))
 
     def reset(self, mask: torch.Tensor | None = None) -> None:
         never = torch.ones(self.batch_size, dtype=torch.bool, device=self.elapsed.device)
         rows = (never if mask is None else mask)[:, None]
         self.elapsed.masked_fill_(rows, -1)  # -1: no onset yet
+        self.amplitude.masked_fill_(rows, 0.0)
         self.previous_cue.masked_fill_(rows, 0.0)
 
     def step(self, cue: torch.Tensor) -> torch.Tensor:
-        onset = torch.ge(cue, 0.5).logical_and_(self.previous_cue < 0.5)
+        onset = torch.ne(cue, 0).logical_and_(self.previous_cue == 0)
         self.elapsed.add_(self.elapsed.ge(0)).masked_fill_(onset, 0)
+        self.amplitude.copy_(torch.where(onset, cue, self.amplitude))
         self.previous_cue.copy_(cue)
-        return torch.eq(self.elapsed.unsqueeze(-1), self.slots).to(self.dtype).view(cue.shape[0], -1)
+        hot = torch.eq(self.elapsed.unsqueeze(-1), self.slots)
+        return hot.mul(self.amplitude.unsqueeze(-1)).view(cue.shape[0], -1)
 
 
 BASES = {

@@ -23,11 +23,18 @@ from .force_field import FieldSchedule, field_matrix
 from .muscle_task import MuscleTaskEnv
 from .profiles import minimum_jerk, pulse
 
+# "target": one channel per target, pulsing at its onset (what is learned for one target stays
+# there); "direction": three channels pulsing with amplitudes 1, cos and sin of the target angle,
+# so a feed-forward linear in the cue (delay-line or alpha basis) generalises across directions.
+CUE_CODINGS = ("target", "direction")
+
 
 class ArmReachEnv(MuscleTaskEnv):
     """Reach from the centre to one of ``n_targets`` targets; joint angles (shoulder, elbow) tracked (D=2).
 
-    Cue: ``n_targets`` channels, the current target's channel pulses at target onset (M=n_targets).
+    Cue (``cue_coding``): ``"target"``, ``n_targets`` channels, the current target's pulses at target
+    onset (M=n_targets); ``"direction"``, 3 channels pulsing at onset with amplitudes
+    (1, cos angle, sin angle) of the target's direction (M=3).
     ``allocate(torques)`` maps desired shoulder and elbow torques (N*m) to six excitations.
     """
 
@@ -48,6 +55,7 @@ class ArmReachEnv(MuscleTaskEnv):
         centre: tuple[float, float] = (0.0, 0.42),
         target_distance: float = 0.1,
         n_targets: int = 8,
+        cue_coding: str = "target",
         force_field: str = "shadmehr",
         curl_strength: float = 15.0,
         baseline_trials: int = 16,
@@ -74,6 +82,8 @@ class ArmReachEnv(MuscleTaskEnv):
                 raise ValueError(f"{name} must be >= 0, got {value}")
         if not (isinstance(n_targets, (int, np.integer)) and n_targets >= 1):
             raise ValueError(f"n_targets must be an integer >= 1, got {n_targets!r}")
+        if cue_coding not in CUE_CODINGS:
+            raise ValueError(f"cue_coding must be one of {CUE_CODINGS}, got {cue_coding!r}")
         if cue_time + cue_to_movement + movement_duration > trial_duration:
             raise ValueError(
                 f"trial_duration ({trial_duration} s) must cover the cue, the interval and the movement"
@@ -89,7 +99,8 @@ class ArmReachEnv(MuscleTaskEnv):
         self.centre = np.asarray(centre, dtype=np.float64).reshape(2)
         self.target_distance = target_distance
         self.n_targets = int(n_targets)
-        self.n_cues = self.n_targets
+        self.cue_coding = cue_coding
+        self.n_cues = self.n_targets if cue_coding == "target" else 3
         super().__init__(
             dt=dt,
             sensory_delay=sensory_delay,
@@ -174,9 +185,17 @@ class ArmReachEnv(MuscleTaskEnv):
             return self._target_angles.copy()
         return self.inverse_kinematics(self.hand_target_at(t))
 
+    def cue_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        low = np.zeros(self.n_cues) if self.cue_coding == "target" else -np.ones(self.n_cues)
+        return low, np.ones(self.n_cues)
+
     def cue_at(self, t: float) -> np.ndarray:
+        onset = pulse(t, self.cue_time, self.cue_duration, self.dt)
+        if self.cue_coding == "direction":
+            angle = 2 * np.pi * self.target_index / self.n_targets
+            return onset * np.array([1.0, np.cos(angle), np.sin(angle)])
         cue = np.zeros(self.n_targets)
-        cue[self.target_index] = pulse(t, self.cue_time, self.cue_duration, self.dt)
+        cue[self.target_index] = onset
         return cue
 
     def _begin_trial(self, seed: int | None, options: dict[str, Any] | None) -> None:

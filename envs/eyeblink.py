@@ -11,6 +11,10 @@ reference is the closure a well-timed conditioned response would have: a minimum
 ``closure_ramp`` seconds ending at puff onset, closed through the puff, a minimum-jerk reopening.
 ``info["closure_at_puff"]`` reports the closure at puff onset (the key appears from then on): the
 conditioned response's measure.
+
+``reset(options={"probe": True})`` runs a CS-alone probe trial: the conditioned stimulus, no puff,
+and a reference that stays open; what the lid does then is the conditioned response alone, without
+the reflexive closure that the puff's error drives (how a CR's timing is measured in the lab).
 """
 
 from __future__ import annotations
@@ -115,6 +119,7 @@ class EyeblinkEnv(MuscleTaskEnv):
             )
         self.puff_time = cue_time + interstimulus_interval
         self.closure_at_puff: float | None = None
+        self.probe = False
 
     def output_bounds(self) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros(1), np.ones(1)
@@ -129,9 +134,11 @@ class EyeblinkEnv(MuscleTaskEnv):
         return np.zeros(1)
 
     def puff_at(self, t: float) -> float:
-        return pulse(t, self.puff_time, self.puff_duration, self.dt)
+        return 0.0 if self.probe else pulse(t, self.puff_time, self.puff_duration, self.dt)
 
     def target_at(self, t: float) -> np.ndarray:
+        if self.probe:
+            return np.zeros(1)
         closing = minimum_jerk(t, self.puff_time - self.closure_ramp, self.closure_ramp)
         reopening = minimum_jerk(t, self.puff_time + self.puff_duration, self.closure_ramp)
         return np.array([closing - reopening])
@@ -143,6 +150,7 @@ class EyeblinkEnv(MuscleTaskEnv):
         jitter = self.np_random.uniform(-1.0, 1.0) * self.interval_jitter if self.interval_jitter else 0.0
         self.puff_time = self.cue_time + self.interstimulus_interval + jitter
         self.closure_at_puff = None
+        self.probe = bool(options and options.get("probe", False))
 
     def _reward_components(self, target: np.ndarray, output: np.ndarray, excitation: np.ndarray) -> dict:
         components = super()._reward_components(target, output, excitation)
@@ -155,7 +163,7 @@ class EyeblinkEnv(MuscleTaskEnv):
             self.closure_at_puff = self.closure()
 
     def _task_info(self) -> dict[str, Any]:
-        info = {"puff": self.puff_at(self.time), "puff_time": self.puff_time}
+        info = {"puff": self.puff_at(self.time), "puff_time": self.puff_time, "probe": self.probe}
         if self.closure_at_puff is not None:  # absent before the puff: nothing to report yet
             info["closure_at_puff"] = self.closure_at_puff
         return info

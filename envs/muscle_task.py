@@ -148,7 +148,8 @@ class MuscleTaskEnv(gym.Env):
                 np.zeros(muscles),
                 reference_low - ANGLE_MARGIN,  # the measured output can pass its range slightly
                 reference_low,
-                np.zeros(self.n_cues + 1),
+                self.cue_bounds()[0],
+                np.zeros(1),
             ]
         )
         high = np.concatenate(
@@ -158,7 +159,8 @@ class MuscleTaskEnv(gym.Env):
                 np.ones(muscles),
                 reference_high + ANGLE_MARGIN,
                 reference_high,
-                np.ones(self.n_cues + 1),
+                self.cue_bounds()[1],
+                np.ones(1),
             ]
         )
         self.observation_space = spaces.Box(low, high, dtype=np.float64)
@@ -175,6 +177,10 @@ class MuscleTaskEnv(gym.Env):
     def output_of(self, joint_angles: np.ndarray) -> np.ndarray:
         """The tracked output for given joint angles; by default the angles themselves."""
         return np.asarray(joint_angles, dtype=np.float64).copy()
+
+    def cue_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Range of the cue channels; by default pulses in [0, 1]."""
+        return np.zeros(self.n_cues), np.ones(self.n_cues)
 
     def initial_joint_angles(self) -> np.ndarray:
         raise NotImplementedError

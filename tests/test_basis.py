@@ -58,9 +58,10 @@ def test_masked_reset_clears_only_the_masked_envs(kind):
     assert not np.allclose(after_kept[0], fresh[0]), "the unmasked envs must keep their memory"
 
 
-def test_time_table_marks_each_step_since_the_cue_onset_once():
+def test_time_table_marks_each_step_since_the_cue_onset_with_the_onset_value():
     cue = pulse(12, onset=3, batch=2)
     cue[5:8] = 1.0  # a held cue is one onset, not several
+    cue[:, 1] *= -0.7  # a graded cue (e.g. a target direction) scales its table row
     phi = drive(TimeTable(1, 6, 0.01, batch_size=2, dtype=F64), cue)
     np.testing.assert_array_equal(phi[:3], 0.0)  # nothing before the onset
     for k in range(3, 12):
@@ -68,6 +69,7 @@ def test_time_table_marks_each_step_since_the_cue_onset_once():
         if k - 3 < 6:
             expected[k - 3] = 1.0  # one entry per step since onset; none past the table
         np.testing.assert_array_equal(phi[k, 0], expected)
+        np.testing.assert_array_equal(phi[k, 1], -0.7 * expected)
 
 
 def test_state_dict_round_trip_keeps_the_delay_line_head():

@@ -1,0 +1,150 @@
+"""Force-field reaching (Shadmehr & Mussa-Ivaldi 1994): hand paths, learning curve, after-effects.
+
+Measures, on ``cfpc_gym/ArmReach-v0`` (baseline / field / washout blocks with catch trials):
+
+- **lateral deviation** of a trial: the hand's signed distance from the straight centre-target
+  line, through the trial (m; positive to the left of the direction of motion);
+- **excess deviation**: the lateral deviation minus the same controller's no-field path to the
+  same target (its last baseline trial to that target), time-aligned; the trial's value is the
+  signed excess where it is largest. It removes the curvature that delayed feedback leaves even
+  without a field, so what remains is what the field (or an after-effect) does;
+- **field ratio**: over a window of consecutive non-catch field trials, the summed |excess| of a
+  learner over that of feedback alone on the same trials (same targets: the schedule is seeded).
+  1: no adaptation; "the error halves" when it reaches 0.5;
+- **after-effects**: excess deviation in catch trials (field unexpectedly off) and washout trials;
+  adaptation predicts the mirror image of the early-field deviation (opposite sign, per target).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .config import RunConfig
+from .rollout import run_trial
+from .runner import prepare
+
+HALVING_WINDOW = 4  # non-catch field trials per window of the field ratio
+
+
+@dataclass
+class ReachTrial:
+    trial: int
+    block: str  # baseline, field or washout
+    catch_trial: bool
+    target_index: int
+    lateral: np.ndarray  # (steps,) signed lateral deviation of the hand (m)
+    hand_path: np.ndarray  # (steps, 2) hand position (m)
+    rmse: float  # joint-angle tracking RMSE (rad) the controller minimises
+
+
+@dataclass
+class Reaching:
+    """One controller through the whole schedule."""
+
+    controller: str
+    trials: list[ReachTrial] = field(default_factory=list)
+    excess: np.ndarray | None = None  # (trials,) signed excess deviation (m), from measure()
+
+    def baseline_lateral(self) -> dict[int, np.ndarray]:
+        """Per target, the lateral deviation of its last baseline trial: the no-field path."""
+        return {t.target_index: t.lateral for t in self.trials if t.block == "baseline"}
+
+    def measure(self) -> Reaching:
+        reference = self.baseline_lateral()
+        excess = []
+        for t in self.trials:
+            difference = t.lateral - reference[t.target_index]
+            excess.append(difference[np.argmax(np.abs(difference))])
+        self.excess = np.array(excess)
+        return self
+
+    def select(self, block: str, catch: bool | None = False) -> np.ndarray:
+        """Indices of the trials of a block (non-catch by default; None: all)."""
+        return np.array(
+            [
+                i
+                for i, t in enumerate(self.trials)
+                if t.block == block and (catch is None or t.catch_trial == catch)
+            ],
+            dtype=int,
+        )
+
+
+def run_reaching(config: RunConfig, index: int) -> Reaching:
+    """Run configured controller ``index`` on the arm for ``config.trials`` trials (one env)."""
+    agent = prepare(config, index)
+    arm = agent.env.envs[0].unwrapped
+    result = Reaching(config.controllers[index].name)
+    for trial in range(config.trials):
+        record = run_trial(agent, seeds=[config.seed] if trial == 0 else None)
+        hand = np.array([arm.forward_kinematics(q) for q in record.output[:, 0]])
+        direction = arm.targets[arm.target_index] - arm.centre
+        direction /= np.linalg.norm(direction)
+        offset = hand - arm.centre
+        lateral = direction[0] * offset[:, 1] - direction[1] * offset[:, 0]  # 2-D cross product
+        result.trials.append(
+            ReachTrial(
+                trial=arm.trial,
+                block=arm.block,
+                catch_trial=arm.catch_trial,
+                target_index=arm.target_index,
+                lateral=lateral,
+                hand_path=hand,
+                rmse=float(record.rmse[0]),
+            )
+        )
+    agent.env.close()
+    return result.measure()
+
+
+def field_ratio(learner: Reaching, feedback: Reaching, window: int = HALVING_WINDOW) -> np.ndarray:
+    """Per window of ``window`` consecutive non-catch field trials (sliding by one): summed |excess|
+    of the learner over that of feedback alone on the same trials."""
+    trials = learner.select("field")
+    if not np.array_equal(trials, feedback.select("field")):
+        raise ValueError("learner and feedback ran different schedules: use the same config and seed")
+    mine, theirs = np.abs(learner.excess[trials]), np.abs(feedback.excess[trials])
+    sums = np.convolve(mine, np.ones(window), "valid"), np.convolve(theirs, np.ones(window), "valid")
+    return sums[0] / sums[1]
+
+
+def trials_to_halve(learner: Reaching, feedback: Reaching, window: int = HALVING_WINDOW) -> int | None:
+    """Field trials (catch trials included, counted from the field's first) until the end of the
+    first window whose field ratio is <= 0.5; None if none is."""
+    ratio = field_ratio(learner, feedback, window)
+    below = np.flatnonzero(ratio <= 0.5)
+    if not below.size:
+        return None
+    last = learner.select("field")[below[0] + window - 1]
+    return int(last - learner.select("field", catch=None)[0] + 1)
+
+
+@dataclass(frozen=True)
+class AfterEffect:
+    """Per target: signed excess deviation early in the field, in catch trials, early in washout (m)."""
+
+    early_field: dict[int, float]
+    catch: dict[int, float]
+    washout: dict[int, float]
+
+    def mirrored(self, which: str) -> float:
+        """Fraction of the targets (present in both) whose ``which`` after-effect has the opposite
+        sign of their early-field deviation."""
+        effects = getattr(self, which)
+        common = [k for k in effects if k in self.early_field]
+        return float(np.mean([np.sign(effects[k]) == -np.sign(self.early_field[k]) for k in common]))
+
+
+def after_effects(result: Reaching) -> AfterEffect:
+    """First non-catch field trial and first washout trial to each target; last catch trial to each."""
+
+    def first(indices) -> dict[int, float]:
+        values: dict[int, float] = {}
+        for i in indices:
+            values.setdefault(result.trials[i].target_index, float(result.excess[i]))
+        return values
+
+    catch = {result.trials[i].target_index: float(result.excess[i]) for i in result.select("field", True)}
+    return AfterEffect(first(result.select("field")), catch, first(result.select("washout")))
