@@ -28,10 +28,11 @@ MOTOR_DELAYS = (0.0, 0.05)  # s
 PUFF_DURATIONS = (0.02, 0.05, 0.1)  # s, at ISI 250 ms: does the CR peak follow the puff's end?
 
 
-def reaching_summary(name: str, out: Path, say=print) -> dict:
+def reaching_summary(name: str, out: Path | None, say=print, overrides: tuple[str, ...] = ()) -> dict:
+    """The measures of one reaching config (with ``overrides``); its figure in ``out`` if given."""
     from .plots import plot_reaching
 
-    config = load_config(name)
+    config = load_config(name, list(overrides))
     feedback, learner = (run_reaching(config, i) for i in range(2))
     ratio = field_ratio(learner, feedback)
     effects = after_effects(learner)
@@ -59,13 +60,15 @@ def reaching_summary(name: str, out: Path, say=print) -> dict:
         "catch_mirrored_fraction": effects.mirrored("catch"),
         "washout_mirrored_fraction": effects.mirrored("washout"),
     }
-    say(f"{name}: field ratio (4-trial windows) first {ratio[0]:.2f}, min {ratio.min():.2f}, "
+    label = " ".join((name, *overrides))
+    say(f"{label}: field ratio (4-trial windows) first {ratio[0]:.2f}, min {ratio.min():.2f}, "
         f"last {ratio[-1]:.2f}; trials to halve: {summary['trials_to_halve']}")  # fmt: skip
     say(f"  joint RMSE (rad) per 8 field trials: {cycles}")
     for k, v in mm.items():
         say(f"  {k:12s} excess deviation (mm) per target: {v}")
     say(f"  mirrored: catch {effects.mirrored('catch'):.2f}, washout {effects.mirrored('washout'):.2f}")
-    write_atomic(out / f"{name}.png", plot_reaching(feedback, learner, config.name))
+    if out is not None:
+        write_atomic(out / f"{name}.png", plot_reaching(feedback, learner, config.name))
     return summary
 
 
@@ -133,6 +136,10 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
     results = {name: reaching_summary(name, args.out) for name in FIELDS}
+    # The same task with one cue channel per target: nothing learned on a target serves another.
+    results["force_field_target_cue"] = reaching_summary(
+        "force_field", None, overrides=("env.kwargs.cue_coding=target",)
+    )
     results["eyeblink"] = conditioning_summary(args.out)
     write_atomic(args.out / "paradigms.json", json.dumps(results, indent=1, default=float) + "\n")
     print(f"wrote {args.out}")

@@ -53,6 +53,12 @@ class Reaching:
 
     def measure(self) -> Reaching:
         reference = self.baseline_lateral()
+        missing = {t.target_index for t in self.trials} - set(reference)
+        if missing:
+            raise ValueError(
+                f"baseline_trials: no baseline reach to targets {sorted(missing)}; the excess deviation "
+                "needs one to every target (baseline_trials >= n_targets)"
+            )
         excess = []
         for t in self.trials:
             difference = t.lateral - reference[t.target_index]

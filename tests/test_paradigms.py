@@ -81,6 +81,12 @@ def test_feedback_alone_deviates_in_the_field_and_not_in_catch_trials():
     assert trials_to_halve(feedback, feedback) is None
 
 
+def test_excess_deviation_needs_a_baseline_reach_to_every_target():
+    config = load_config("force_field", ["env.kwargs.baseline_trials=2", "trials=4"])
+    with pytest.raises(ValueError, match="baseline_trials"):
+        run_reaching(config, index=0)
+
+
 def test_feedback_alone_shows_no_conditioned_response():
     config = load_config("eyeblink_conditioning", ["trials=5"])
     result = run_conditioning(config, index=0, probe_every=5)
