@@ -7,6 +7,7 @@ then cue 1, ...), at O(M K) cost per step. Feature values are O(1) so learning r
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -31,6 +32,10 @@ class Basis(nn.Module):
         return self.cues * self.size
 
     def step(self, cue: torch.Tensor) -> torch.Tensor:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def numpy_step(self) -> Callable[[np.ndarray, np.ndarray], None]:  # pragma: no cover - interface
+        """``step`` in numpy on the same buffers (CPU): ``step(cue, phi)`` writes phi (B, F)."""
         raise NotImplementedError
 
     def reset(self, mask: torch.Tensor | None = None) -> None:
@@ -83,6 +88,22 @@ class AlphaBasis(Basis):
         self.fast.mul_(self.fast_decay).add_(drive)
         return torch.sub(self.slow, self.fast).mul_(self.gain).view(cue.shape[0], -1)
 
+    def numpy_step(self) -> Callable[[np.ndarray, np.ndarray], None]:
+        slow, fast, slow_decay, fast_decay, gain = (
+            t.numpy() for t in (self.slow, self.fast, self.slow_decay, self.fast_decay, self.gain)
+        )
+
+        def step(cue: np.ndarray, phi: np.ndarray) -> None:
+            drive, bumps = cue[:, :, None], phi.reshape(slow.shape)
+            np.multiply(slow, slow_decay, out=slow)
+            np.add(slow, drive, out=slow)
+            np.multiply(fast, fast_decay, out=fast)
+            np.add(fast, drive, out=fast)
+            np.subtract(slow, fast, out=bumps)
+            np.multiply(bumps, gain, out=bumps)
+
+        return step
+
 
 class RaisedCosineBasis(Basis):
     """Raised-cosine bumps in time since the last cue onset (rising edge through 0.5).
@@ -130,6 +151,29 @@ class RaisedCosineBasis(Basis):
         bumps = phase.clamp_(-math.pi, math.pi).cos_().add_(1.0).mul_(0.5)
         return bumps.view(cue.shape[0], -1)
 
+    def numpy_step(self) -> Callable[[np.ndarray, np.ndarray], None]:
+        elapsed, previous_cue, centres = self.elapsed.numpy(), self.previous_cue.numpy(), self.centres.numpy()
+        since_onset, dt, scale = elapsed[:, :, None], self.dt, math.pi / self.half_width
+        onset, falling = np.empty(elapsed.shape, dtype=bool), np.empty(elapsed.shape, dtype=bool)
+
+        def step(cue: np.ndarray, phi: np.ndarray) -> None:
+            np.greater_equal(cue, 0.5, out=onset)
+            np.less(previous_cue, 0.5, out=falling)
+            np.logical_and(onset, falling, out=onset)
+            np.add(elapsed, dt, out=elapsed)
+            elapsed[onset] = 0.0
+            np.copyto(previous_cue, cue)
+            phase = phi.reshape(since_onset.shape[0], since_onset.shape[1], -1)
+            np.subtract(since_onset, centres, out=phase)
+            np.multiply(phase, scale, out=phase)
+            np.maximum(phase, -math.pi, out=phase)
+            np.minimum(phase, math.pi, out=phase)
+            np.cos(phase, out=phase)
+            np.add(phase, 1.0, out=phase)
+            np.multiply(phase, 0.5, out=phase)
+
+        return step
+
 
 class TappedDelayLine(Basis):
     """The cue and its delayed copies: feature j is cue[k - j * stride]."""
@@ -164,6 +208,18 @@ class TappedDelayLine(Basis):
         self.history[:, :, self._head] = cue
         index = (self._head - self.taps) % self.length
         return self.history[:, :, index].reshape(cue.shape[0], -1)
+
+    def numpy_step(self) -> Callable[[np.ndarray, np.ndarray], None]:
+        history, length = self.history.numpy(), self.length
+        taps = self.taps.numpy()
+        indices = [(head - taps) % length for head in range(length)]  # the taps for each head
+
+        def step(cue: np.ndarray, phi: np.ndarray) -> None:
+            self._head = head = (self._head + 1) % length
+            history[:, :, head] = cue
+            np.take(history, indices[head], axis=2, out=phi.reshape(*history.shape[:2], -1))
+
+        return step
 
     def get_extra_state(self) -> int:  # the ring-buffer head travels with state_dict()
         return self._head
@@ -207,6 +263,23 @@ class TimeTable(Basis):
         self.elapsed.add_(self.elapsed.ge(0)).masked_fill_(onset, 0)
         self.previous_cue.copy_(cue)
         return torch.eq(self.elapsed.unsqueeze(-1), self.slots).to(self.dtype).view(cue.shape[0], -1)
+
+    def numpy_step(self) -> Callable[[np.ndarray, np.ndarray], None]:
+        elapsed, previous_cue, slots = self.elapsed.numpy(), self.previous_cue.numpy(), self.slots.numpy()
+        onset, falling = np.empty(elapsed.shape, dtype=bool), np.empty(elapsed.shape, dtype=bool)
+        started = np.empty(elapsed.shape, dtype=elapsed.dtype)
+
+        def step(cue: np.ndarray, phi: np.ndarray) -> None:
+            np.greater_equal(cue, 0.5, out=onset)
+            np.less(previous_cue, 0.5, out=falling)
+            np.logical_and(onset, falling, out=onset)
+            np.greater_equal(elapsed, 0, out=started, casting="unsafe")
+            np.add(elapsed, started, out=elapsed)
+            elapsed[onset] = 0
+            np.copyto(previous_cue, cue)
+            np.equal(elapsed[:, :, None], slots, out=phi.reshape(*elapsed.shape, -1), casting="unsafe")
+
+        return step
 
 
 BASES = {

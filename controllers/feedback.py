@@ -11,7 +11,10 @@ error pushes further into saturation.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import control
+import numpy as np
 import torch
 from torch import nn
 
@@ -91,6 +94,45 @@ class PID(nn.Module):
         winding_up = (raw != command).logical_and_(error * raw > 0)
         torch.where(winding_up, self.integral, integral, out=self.integral)
         return command
+
+    def numpy_step(self) -> Callable[[np.ndarray, np.ndarray | None, np.ndarray], None]:
+        """``step`` in numpy on the same buffers (CPU): ``step(error, feedforward, command)`` writes
+        the command into ``command`` (B, D). For small batches, where torch's per-op cost dominates."""
+        integral, derivative, previous = (t.numpy() for t in (self.integral, self.derivative, self.previous_error))
+        kp, ki, gain, limit, operating_point = (
+            t.numpy() for t in (self.kp, self.ki, self.derivative_gain, self.limit, self.operating_point)
+        )
+        decay, dt, saturates, lower = self._derivative_decay, self.dt, self._saturates, -limit
+        scratch, updated = np.empty_like(integral), np.empty_like(integral)
+        winding_up = np.empty(integral.shape, dtype=bool)
+
+        def step(error: np.ndarray, feedforward: np.ndarray | None, command: np.ndarray) -> None:
+            np.subtract(error, previous, out=scratch)
+            np.multiply(derivative, decay, out=derivative)
+            np.multiply(gain, scratch, out=scratch)
+            np.add(derivative, scratch, out=derivative)
+            np.copyto(previous, error)
+            held = updated if saturates else integral
+            np.multiply(error, dt, out=scratch)
+            np.add(integral, scratch, out=held)
+            np.multiply(kp, error, out=command)
+            np.add(operating_point, command, out=command)
+            np.multiply(ki, held, out=scratch)
+            np.add(command, scratch, out=command)
+            np.add(command, derivative, out=command)
+            if feedforward is not None:
+                np.add(command, feedforward, out=command)
+            if not saturates:
+                return
+            np.multiply(error, command, out=scratch)  # sign of error * raw, before clipping
+            np.greater(scratch, 0.0, out=winding_up)
+            np.copyto(scratch, command)
+            np.minimum(command, limit, out=command)
+            np.maximum(command, lower, out=command)
+            np.logical_and(winding_up, scratch != command, out=winding_up)
+            np.copyto(integral, updated, where=~winding_up)
+
+        return step
 
     def transfer_function(self, dof: int = 0) -> control.TransferFunction:
         """The exact discrete transfer function C(z) from error to command of one DOF (no limits)."""

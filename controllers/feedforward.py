@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import numpy as np
 import torch
 from torch import nn
 
@@ -33,6 +36,15 @@ class FeedForward(nn.Module):
             return torch.mm(phi, self.weights[0].T)
         # A batched dot product: bmm of B tiny (D, F) @ (F, 1) products is ~40x slower at large B.
         return torch.linalg.vecdot(self.weights, phi.unsqueeze(1))
+
+    def numpy_forward(self) -> Callable[[np.ndarray, np.ndarray], None]:
+        """``forward`` in numpy on the same weights (CPU): ``forward(phi, output)`` writes o (B, D)."""
+        weights = self.weights.numpy()
+
+        def forward(phi: np.ndarray, output: np.ndarray) -> None:
+            np.matmul(weights, phi[:, :, None], out=output[:, :, None])
+
+        return forward
 
     def learn(self, delta: torch.Tensor) -> None:
         """Add a weight change (B, D, F)."""
