@@ -217,7 +217,7 @@ class CFPC(nn.Module):
             return self._numpy.step(reference, measurement, cue)
         return self.step(reference, measurement, cue).cpu().numpy()
 
-    def update(self, error: TensorLike | None = None, active: torch.Tensor | None = None) -> None:
+    def update(self, error: TensorLike | None = None, active: TensorLike | None = None) -> None:
         """Learn from this step; ``error`` overrides the rule's teacher signal (B, D); envs where
         ``active`` (B,) is False do not learn (e.g. a step whose action a vector env ignored)."""
         if not self.rule.learns:
@@ -225,6 +225,8 @@ class CFPC(nn.Module):
         if self._numpy is not None:
             self._numpy.update(error, active)
             return
+        if active is not None:
+            active = torch.as_tensor(active, device=self.device)
         if error is not None:
             teacher = self._tensor(error).to(self.dtype)
         else:
