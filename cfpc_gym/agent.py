@@ -58,7 +58,6 @@ class CFPCAgent:
         self._sub_envs = list(env.envs) if self.vector else [env]
         self._allocate = [env_attribute(e, "allocate") for e in self._sub_envs]
         self._action_dtypes = [e.action_space.dtype for e in self._sub_envs]
-        self._no_grad = torch.no_grad()  # reusable: entered once per act and observe
         autoreset = env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP) if self.vector else None
         self._next_step_autoreset = autoreset == AutoresetMode.NEXT_STEP
         self._starting = np.ones(self.num_envs, dtype=bool)  # next observation begins an episode
@@ -79,8 +78,7 @@ class CFPCAgent:
         """Batched signals (B, n) -> batched actions (B, action_dim)."""
         if self._starting.any():
             self._begin_episodes()
-        with self._no_grad:
-            commands = self.controller.step_array(reference, measurement, cue)
+        commands = self.controller.step_array(reference, measurement, cue)  # learning needs no autograd
         self._acted = True
         if not self.vector:  # the common single-env case, without the batch bookkeeping
             return _action(self._allocate[0], self._action_dtypes[0], commands[0])[None]
@@ -96,8 +94,8 @@ class CFPCAgent:
         if not self._acted:
             raise RuntimeError("observe() follows act(): call act(observation, info) before env.step")
         if self.learn:
-            with self._no_grad:  # a single env's action is never ignored: every step teaches
-                self.controller.update(active=~self._ignored if self.vector else None)
+            # A single env's action is never ignored: every step teaches.
+            self.controller.update(active=~self._ignored if self.vector else None)
         if not self.vector:
             if terminated or truncated:
                 self._starting[0] = True
@@ -148,8 +146,7 @@ class CFPCAgent:
         signals = self.spec.from_observation(observation.reshape(self.num_envs, -1))
         actions = self._act(signals["reference"], signals["measurement"], signals["cue"])
         if self.learn:
-            with self._no_grad:
-                self.controller.update()
+            self.controller.update()
         self._acted = False
         return (actions if batched else actions[0]), state
 

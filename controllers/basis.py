@@ -34,8 +34,9 @@ class Basis(nn.Module):
     def step(self, cue: torch.Tensor) -> torch.Tensor:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def numpy_step(self) -> Callable[[np.ndarray, np.ndarray], None]:  # pragma: no cover - interface
-        """``step`` in numpy on the same buffers (CPU): ``step(cue, phi)`` writes phi (B, F)."""
+    def numpy_step(self) -> tuple[Callable[[np.ndarray], None], np.ndarray]:  # pragma: no cover
+        """``step`` in numpy on the same buffers (CPU): ``step(cue)`` with cue (B, M) writes phi,
+        the array (B, F) returned alongside it, in place."""
         raise NotImplementedError
 
     def reset(self, mask: torch.Tensor | None = None) -> None:
@@ -88,13 +89,14 @@ class AlphaBasis(Basis):
         self.fast.mul_(self.fast_decay).add_(drive)
         return torch.sub(self.slow, self.fast).mul_(self.gain).view(cue.shape[0], -1)
 
-    def numpy_step(self) -> Callable[[np.ndarray, np.ndarray], None]:
+    def numpy_step(self) -> tuple[Callable[[np.ndarray], None], np.ndarray]:
         slow, fast, slow_decay, fast_decay, gain = (
             t.numpy() for t in (self.slow, self.fast, self.slow_decay, self.fast_decay, self.gain)
         )
+        bumps = np.zeros_like(slow)
 
-        def step(cue: np.ndarray, phi: np.ndarray) -> None:
-            drive, bumps = cue[:, :, None], phi.reshape(slow.shape)
+        def step(cue: np.ndarray) -> None:
+            drive = cue[:, :, None]
             np.multiply(slow, slow_decay, out=slow)
             np.add(slow, drive, out=slow)
             np.multiply(fast, fast_decay, out=fast)
@@ -102,7 +104,7 @@ class AlphaBasis(Basis):
             np.subtract(slow, fast, out=bumps)
             np.multiply(bumps, gain, out=bumps)
 
-        return step
+        return step, bumps.reshape(self.batch_size, -1)
 
 
 class RaisedCosineBasis(Basis):
@@ -151,19 +153,19 @@ class RaisedCosineBasis(Basis):
         bumps = phase.clamp_(-math.pi, math.pi).cos_().add_(1.0).mul_(0.5)
         return bumps.view(cue.shape[0], -1)
 
-    def numpy_step(self) -> Callable[[np.ndarray, np.ndarray], None]:
+    def numpy_step(self) -> tuple[Callable[[np.ndarray], None], np.ndarray]:
         elapsed, previous_cue, centres = self.elapsed.numpy(), self.previous_cue.numpy(), self.centres.numpy()
         since_onset, dt, scale = elapsed[:, :, None], self.dt, math.pi / self.half_width
         onset, falling = np.empty(elapsed.shape, dtype=bool), np.empty(elapsed.shape, dtype=bool)
+        phase = np.zeros((*elapsed.shape, self.size), dtype=elapsed.dtype)
 
-        def step(cue: np.ndarray, phi: np.ndarray) -> None:
+        def step(cue: np.ndarray) -> None:
             np.greater_equal(cue, 0.5, out=onset)
             np.less(previous_cue, 0.5, out=falling)
             np.logical_and(onset, falling, out=onset)
             np.add(elapsed, dt, out=elapsed)
             elapsed[onset] = 0.0
-            np.copyto(previous_cue, cue)
-            phase = phi.reshape(since_onset.shape[0], since_onset.shape[1], -1)
+            previous_cue[...] = cue
             np.subtract(since_onset, centres, out=phase)
             np.multiply(phase, scale, out=phase)
             np.maximum(phase, -math.pi, out=phase)
@@ -172,7 +174,7 @@ class RaisedCosineBasis(Basis):
             np.add(phase, 1.0, out=phase)
             np.multiply(phase, 0.5, out=phase)
 
-        return step
+        return step, phase.reshape(self.batch_size, -1)
 
 
 class TappedDelayLine(Basis):
@@ -209,17 +211,18 @@ class TappedDelayLine(Basis):
         index = (self._head - self.taps) % self.length
         return self.history[:, :, index].reshape(cue.shape[0], -1)
 
-    def numpy_step(self) -> Callable[[np.ndarray, np.ndarray], None]:
+    def numpy_step(self) -> tuple[Callable[[np.ndarray], None], np.ndarray]:
         history, length = self.history.numpy(), self.length
         taps = self.taps.numpy()
         indices = [(head - taps) % length for head in range(length)]  # the taps for each head
+        delayed = np.zeros((*history.shape[:2], self.size), dtype=history.dtype)
 
-        def step(cue: np.ndarray, phi: np.ndarray) -> None:
+        def step(cue: np.ndarray) -> None:
             self._head = head = (self._head + 1) % length
             history[:, :, head] = cue
-            np.take(history, indices[head], axis=2, out=phi.reshape(*history.shape[:2], -1))
+            np.take(history, indices[head], axis=2, out=delayed)
 
-        return step
+        return step, delayed.reshape(self.batch_size, -1)
 
     def get_extra_state(self) -> int:  # the ring-buffer head travels with state_dict()
         return self._head
@@ -264,22 +267,24 @@ class TimeTable(Basis):
         self.previous_cue.copy_(cue)
         return torch.eq(self.elapsed.unsqueeze(-1), self.slots).to(self.dtype).view(cue.shape[0], -1)
 
-    def numpy_step(self) -> Callable[[np.ndarray, np.ndarray], None]:
+    def numpy_step(self) -> tuple[Callable[[np.ndarray], None], np.ndarray]:
         elapsed, previous_cue, slots = self.elapsed.numpy(), self.previous_cue.numpy(), self.slots.numpy()
         onset, falling = np.empty(elapsed.shape, dtype=bool), np.empty(elapsed.shape, dtype=bool)
         started = np.empty(elapsed.shape, dtype=elapsed.dtype)
+        since_onset = elapsed[:, :, None]
+        table = np.zeros((*elapsed.shape, self.size), dtype=previous_cue.dtype)
 
-        def step(cue: np.ndarray, phi: np.ndarray) -> None:
+        def step(cue: np.ndarray) -> None:
             np.greater_equal(cue, 0.5, out=onset)
             np.less(previous_cue, 0.5, out=falling)
             np.logical_and(onset, falling, out=onset)
             np.greater_equal(elapsed, 0, out=started, casting="unsafe")
             np.add(elapsed, started, out=elapsed)
             elapsed[onset] = 0
-            np.copyto(previous_cue, cue)
-            np.equal(elapsed[:, :, None], slots, out=phi.reshape(*elapsed.shape, -1), casting="unsafe")
+            previous_cue[...] = cue
+            np.equal(since_onset, slots, out=table, casting="unsafe")
 
-        return step
+        return step, table.reshape(self.batch_size, -1)
 
 
 BASES = {

@@ -215,7 +215,8 @@ class CFPC(nn.Module):
         backend it is the controller's own buffer, overwritten by the next step: copy to keep it."""
         if self._numpy is not None:
             return self._numpy.step(reference, measurement, cue)
-        return self.step(reference, measurement, cue).cpu().numpy()
+        with torch.no_grad():
+            return self.step(reference, measurement, cue).cpu().numpy()
 
     def update(self, error: TensorLike | None = None, active: TensorLike | None = None) -> None:
         """Learn from this step; ``error`` overrides the rule's teacher signal (B, D); envs where
@@ -225,6 +226,10 @@ class CFPC(nn.Module):
         if self._numpy is not None:
             self._numpy.update(error, active)
             return
+        with torch.no_grad():
+            self._torch_update(error, active)
+
+    def _torch_update(self, error: TensorLike | None, active: TensorLike | None) -> None:
         if active is not None:
             active = torch.as_tensor(active, device=self.device)
         if error is not None:
@@ -262,24 +267,22 @@ class NumpyStep:
         self.feedback = controller.feedback.numpy_step()
         if not self.rule.learns:
             return
-        self.phi = np.zeros((controller.batch_size, controller.basis.features), dtype)
-        self.basis = controller.basis.numpy_step()
+        self.basis, self.phi = controller.basis.numpy_step()
         self.eligibility, trace = controller.eligibility.numpy_step()
         controller._trace = trace  # the trace property reads it from here
         self.trace = trace.numpy()
-        self.feedforward = controller.feedforward.numpy_forward()
+        self.feedforward = controller.feedforward.numpy_forward(self.phi, self.feedforward_output)
         self.learn = controller.learner.numpy_update(controller.feedforward)
 
     def step(self, reference: TensorLike, measurement: TensorLike, cue: TensorLike) -> np.ndarray:
         error, output, command = self.error, self.feedforward_output, self.command
-        np.subtract(np.reshape(reference, self.shape), np.reshape(measurement, self.shape), out=error)
+        np.subtract(as_rows(reference, self.shape), as_rows(measurement, self.shape), out=error)
         if not self.rule.learns:
             self.feedback(error, None, command)
             return command
-        phi = self.phi
-        self.basis(np.reshape(cue, (len(phi), -1)), phi)
-        self.eligibility(phi)
-        self.feedforward(phi, output)
+        self.basis(as_rows(cue, (self.shape[0], -1)))
+        self.eligibility(self.phi)
+        self.feedforward()
         if self.rule.injection == "error":
             self.feedback(np.add(error, output, out=self.counterfactual_error), None, command)
         else:
@@ -289,9 +292,16 @@ class NumpyStep:
 
     def update(self, error: TensorLike | None, active: TensorLike | None) -> None:
         if error is not None:
-            teacher = np.asarray(np.reshape(error, self.shape), dtype=self.error.dtype)
+            teacher = as_rows(error, self.shape).astype(self.error.dtype, copy=False)
         else:
             teacher = self.error if self.rule.teacher == "error" else self.feedback_command
         if active is not None:
             teacher = teacher * np.asarray(active)[:, None]
         self.learn(self.trace, teacher)
+
+
+def as_rows(value: TensorLike, shape: tuple[int, int]) -> np.ndarray:
+    """A host array (or CPU tensor) as an array of ``shape``, without a copy where none is needed."""
+    if isinstance(value, np.ndarray):
+        return value.reshape(shape)
+    return np.reshape(np.asarray(value), shape)

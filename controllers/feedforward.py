@@ -37,12 +37,13 @@ class FeedForward(nn.Module):
         # A batched dot product: bmm of B tiny (D, F) @ (F, 1) products is ~40x slower at large B.
         return torch.linalg.vecdot(self.weights, phi.unsqueeze(1))
 
-    def numpy_forward(self) -> Callable[[np.ndarray, np.ndarray], None]:
-        """``forward`` in numpy on the same weights (CPU): ``forward(phi, output)`` writes o (B, D)."""
-        weights = self.weights.numpy()
+    def numpy_forward(self, phi: np.ndarray, output: np.ndarray) -> Callable[[], None]:
+        """``forward`` in numpy on the same weights (CPU), from the array ``phi`` (B, F) into the
+        array ``output`` (B, D), both kept: ``forward()`` reads and writes them in place."""
+        weights, column, result = self.weights.numpy(), phi[:, :, None], output[:, :, None]
 
-        def forward(phi: np.ndarray, output: np.ndarray) -> None:
-            np.matmul(weights, phi[:, :, None], out=output[:, :, None])
+        def forward() -> None:
+            np.matmul(weights, column, out=result)
 
         return forward
 

@@ -292,13 +292,13 @@ class EligibilityFilter(nn.Module):
         system, buffer = self.system.numpy(), rows.numpy()
         buffer[d_out + n :] = 0.0  # the one-hot input rows: only their diagonal is written below
         inputs = buffer[d_out + n :].reshape(d_in, self.batch_size, d_in, self.features)
-        channels = [inputs[channel, :, channel] for channel in range(d_in)]
+        channels = [inputs[channel, :, channel] for channel in range(d_in)]  # each: (B, F)
         sources, targets = buffer[d_out:], buffer[: d_out + n]
         following = np.empty_like(targets)  # matmul into overlapping memory would take a slow path
 
         def step(phi: np.ndarray) -> None:
             for channel in channels:
-                np.copyto(channel, phi)
+                channel[...] = phi
             np.matmul(system, sources, out=following)
             np.copyto(targets, following)
 
