@@ -268,6 +268,11 @@ class EligibilityFilter(nn.Module):
         self._buffers["state"] = state  # a dict write: nn.Module.__setattr__ costs more per step
         self._rows = rows
 
+    def _apply(self, fn, recurse: bool = True):
+        super()._apply(fn, recurse)
+        self._expose(fn(self._rows))  # .to(), .double(): the rows follow, and ``state`` into them
+        return self
+
     def reset(self, mask: torch.Tensor | None = None) -> None:
         zero_where(self.state, mask)
 
