@@ -82,12 +82,8 @@ class CFPCAgent:
         self._acted = True
         if not self.vector:  # the common single-env case, without the batch bookkeeping
             return _action(self._allocate[0], self._action_dtypes[0], commands[0])[None]
-        return np.stack(
-            [
-                _action(allocate, dtype, command)
-                for allocate, dtype, command in zip(self._allocate, self._action_dtypes, commands, strict=True)
-            ]
-        )
+        envs = zip(self._allocate, self._action_dtypes, commands, strict=True)
+        return np.stack([_action(allocate, dtype, command) for allocate, dtype, command in envs])
 
     def observe(self, terminated, truncated) -> None:
         """After ``env.step``: learn from the step just taken, and note which episodes ended."""

@@ -192,7 +192,8 @@ class CFPC(nn.Module):
         if self._numpy is not None:
             return torch.from_numpy(self._numpy.step(reference, measurement, cue).copy())
         signals = self._signals
-        error = signals["error"] = torch.empty(self.batch_size, self.dofs, device=self.device, dtype=self.dtype)
+        error = torch.empty(self.batch_size, self.dofs, device=self.device, dtype=self.dtype)
+        signals["error"] = error
         torch.sub(self._tensor(reference), self._tensor(measurement), out=error)
         if not self.rule.learns:
             signals["feedback_command"] = signals["command"] = self.feedback.step(error)

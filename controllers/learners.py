@@ -51,7 +51,6 @@ class GradientDescent(nn.Module):
             for i in range(trace.shape[2]):
                 weights.addcmul_(trace[:, :, i, :], teacher[:, i, None, None], value=self.learning_rate)
 
-
     def numpy_update(self, feedforward: FeedForward) -> Callable[[np.ndarray, np.ndarray], None]:
         """``update`` in numpy on the same weights (CPU): ``update(trace, teacher)``, with ``trace``
         (B, D_in, D_out, F) and ``teacher`` (B, D_out) numpy arrays."""
