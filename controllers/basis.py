@@ -155,24 +155,29 @@ class RaisedCosineBasis(Basis):
 
     def numpy_step(self) -> tuple[Callable[[np.ndarray], None], np.ndarray]:
         elapsed, previous_cue, centres = self.elapsed.numpy(), self.previous_cue.numpy(), self.centres.numpy()
-        since_onset, dt, scale = elapsed[:, :, None], self.dt, math.pi / self.half_width
+        since_onset = elapsed[:, :, None]
         onset, falling = np.empty(elapsed.shape, dtype=bool), np.empty(elapsed.shape, dtype=bool)
         phase = np.zeros((*elapsed.shape, self.size), dtype=elapsed.dtype)
+        # Constants as arrays of the state's dtype: a Python float costs ~1 us more per op.
+        dt, scale, pi, half, one = (
+            np.asarray(c, dtype=elapsed.dtype) for c in (self.dt, math.pi / self.half_width, math.pi, 0.5, 1.0)
+        )
+        lowest = -pi
 
         def step(cue: np.ndarray) -> None:
-            np.greater_equal(cue, 0.5, out=onset)
-            np.less(previous_cue, 0.5, out=falling)
+            np.greater_equal(cue, half, out=onset)
+            np.less(previous_cue, half, out=falling)
             np.logical_and(onset, falling, out=onset)
             np.add(elapsed, dt, out=elapsed)
             elapsed[onset] = 0.0
             previous_cue[...] = cue
             np.subtract(since_onset, centres, out=phase)
             np.multiply(phase, scale, out=phase)
-            np.maximum(phase, -math.pi, out=phase)
-            np.minimum(phase, math.pi, out=phase)
+            np.maximum(phase, lowest, out=phase)
+            np.minimum(phase, pi, out=phase)
             np.cos(phase, out=phase)
-            np.add(phase, 1.0, out=phase)
-            np.multiply(phase, 0.5, out=phase)
+            np.add(phase, one, out=phase)
+            np.multiply(phase, half, out=phase)
 
         return step, phase.reshape(self.batch_size, -1)
 

@@ -54,12 +54,13 @@ class GradientDescent(nn.Module):
     def numpy_update(self, feedforward: FeedForward) -> Callable[[np.ndarray, np.ndarray], None]:
         """``update`` in numpy on the same weights (CPU): ``update(trace, teacher)``, with ``trace``
         (B, D_in, D_out, F) and ``teacher`` (B, D_out) numpy arrays."""
-        weights, shared, rate = feedforward.weights.numpy(), feedforward.shared, self.learning_rate
+        weights, shared = feedforward.weights.numpy(), feedforward.shared
+        rate = np.asarray(self.learning_rate, dtype=weights.dtype)  # a Python float costs more per op
         rows = weights.reshape(1, -1)
         change = np.empty(weights.shape[1:] if shared else weights.shape, dtype=weights.dtype)
 
         def update(trace: np.ndarray, teacher: np.ndarray) -> None:
-            if rate == 0:
+            if self.learning_rate == 0:
                 return
             if self.normalized:
                 power = np.einsum("blif,blif->bi", trace, trace).sum(1) / trace.shape[2]
