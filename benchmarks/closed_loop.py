@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from mujoco import rollout
 
+from cfpc_gym.agent import env_attribute
 from cfpc_gym.build import make_agent, make_controller, make_env
 from cfpc_gym.config import load_config
 
@@ -65,6 +66,34 @@ def steps_per_second(config, index: int, steps: int, backend: str | None) -> flo
     elapsed = time.perf_counter() - start
     env.close()
     return steps / elapsed
+
+
+def step_breakdown(config, index: int, steps: int) -> dict[str, float]:
+    """Median microseconds per single-env step of: env.step, agent.act (the CFPC step and the
+    env's allocation of its command), the allocation alone (timed again on the same command), and
+    agent.observe (the weight update); the controller's automatic backend."""
+    env = make_env(config)
+    agent = make_agent(config, index, env)
+    allocate = env_attribute(env, "allocate")
+    times: dict[str, list[float]] = {"env.step": [], "agent.act": [], "allocation": [], "agent.observe": []}
+    observation, info = env.reset(seed=config.seed)
+    for _ in range(steps):
+        start = time.perf_counter()
+        action = agent.act(observation, info)
+        acted = time.perf_counter()
+        observation, _, terminated, truncated, info = env.step(action)
+        stepped = time.perf_counter()
+        agent.observe(terminated, truncated)
+        observed = time.perf_counter()
+        allocate(agent.controller.command.numpy()[0])
+        times["allocation"].append(time.perf_counter() - observed)
+        times["agent.act"].append(acted - start)
+        times["env.step"].append(stepped - acted)
+        times["agent.observe"].append(observed - stepped)
+        if terminated or truncated:
+            observation, info = env.reset()
+    env.close()
+    return {name: float(np.median(values)) * 1e6 for name, values in times.items()}
 
 
 def controller_seconds_per_step(config, index: int, batch: int, steps: int, backend: str) -> float:
@@ -144,6 +173,13 @@ def main() -> None:
             f"{config.env.id:<28} {constant:16.0f} {torch_rate:8.0f} {numpy_rate:8.0f} "
             f"{torch_rate / constant:11.2f} {numpy_rate / constant:6.2f}"
         )
+
+    print("\n   where a single-env step goes, median microseconds (backend auto: numpy for one env)")
+    print(f"{'env':<28} {'env.step':>9} {'agent.act':>10} {'of it: allocation':>18} {'agent.observe':>14}")
+    for name in ("paper_linear", "cued_elbow"):
+        config, index = cfpc_config(name)
+        step, act, allocation, observe = step_breakdown(config, index, args.steps).values()
+        print(f"{config.env.id:<28} {step:9.1f} {act:10.1f} {allocation:18.1f} {observe:14.1f}")
 
     print("\n2. ElbowTrack batches, microseconds per env-step; controller / mujoco.rollout")
     columns = ("B", "torch", "numpy", "mj_step loop", "rollout", "torch/rollout", "numpy/rollout")
