@@ -174,12 +174,15 @@ def main() -> None:
             f"{torch_rate / constant:11.2f} {numpy_rate / constant:6.2f}"
         )
 
-    print("\n   where a single-env step goes, median microseconds (backend auto: numpy for one env)")
-    print(f"{'env':<28} {'env.step':>9} {'agent.act':>10} {'of it: allocation':>18} {'agent.observe':>14}")
+    # Medians resist load that comes and goes better than a best-of rate does.
+    print("\n   where a single-env step goes, median microseconds (backend auto: numpy for one env);")
+    print("   ratio = env.step / (env.step + agent.act + agent.observe)")
+    print(f"{'env':<28} {'env.step':>9} {'agent.act':>10} {'(allocation)':>18} {'agent.observe':>14} ratio")
     for name in ("paper_linear", "cued_elbow"):
         config, index = cfpc_config(name)
         step, act, allocation, observe = step_breakdown(config, index, args.steps).values()
-        print(f"{config.env.id:<28} {step:9.1f} {act:10.1f} {allocation:18.1f} {observe:14.1f}")
+        ratio = step / (step + act + observe)
+        print(f"{config.env.id:<28} {step:9.1f} {act:10.1f} {allocation:18.1f} {observe:14.1f} {ratio:5.2f}")
 
     print("\n2. ElbowTrack batches, microseconds per env-step; controller / mujoco.rollout")
     columns = ("B", "torch", "numpy", "mj_step loop", "rollout", "torch/rollout", "numpy/rollout")
