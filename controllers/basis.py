@@ -159,9 +159,8 @@ class RaisedCosineBasis(Basis):
         onset, falling = np.empty(elapsed.shape, dtype=bool), np.empty(elapsed.shape, dtype=bool)
         phase = np.zeros((*elapsed.shape, self.size), dtype=elapsed.dtype)
         # Constants as arrays of the state's dtype: a Python float costs ~1 us more per op.
-        dt, scale, pi, half, one = (
-            np.asarray(c, dtype=elapsed.dtype) for c in (self.dt, math.pi / self.half_width, math.pi, 0.5, 1.0)
-        )
+        constants = (self.dt, math.pi / self.half_width, math.pi, 0.5, 1.0)
+        dt, scale, pi, half, one = (np.asarray(c, dtype=elapsed.dtype) for c in constants)
         lowest = -pi
 
         def step(cue: np.ndarray) -> None:
