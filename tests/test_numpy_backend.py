@@ -60,11 +60,14 @@ def run(control: CFPC, steps: int = 240, seed: int = 0) -> list[np.ndarray]:
         reference = np.sin(0.05 * k + np.arange(batch * dofs)).reshape(batch, dofs)
         measurement = reference + 0.2 * generator.standard_normal((batch, dofs))
         cue = (k % 60 < 3) * np.ones((batch, cues))
-        command = control.step(reference, measurement, cue)
+        if k % 2:  # both entry points: tensors out, and host arrays out (what the agent calls)
+            command = control.step(reference, measurement, cue).numpy()
+        else:
+            command = control.step_array(reference, measurement, cue).copy()
         control.update(active=torch.as_tensor(generator.random(batch) > 0.2))
         signals = [control.error, control.feedforward_output, control.feedback_command]
-        weights = [] if control.weights is None else [control.weights.clone()]
-        records.append(np.concatenate([t.numpy().ravel() for t in [command, *signals, *weights]]))
+        learned = [] if control.weights is None else [control.weights.clone(), control.trace]
+        records.append(np.concatenate([command.ravel(), *(t.numpy().ravel() for t in signals + learned)]))
     return records
 
 
