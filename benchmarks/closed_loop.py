@@ -4,24 +4,30 @@
 
 1. Single env: closed-loop env steps per second of cfpc_gym/LinearPlant-v0 (config paper_linear)
    and cfpc_gym/ElbowTrack-v0 (config cued_elbow) with the CFPC agent acting and learning every
-   step, against the same env stepped with a constant action (target: >= 0.8x).
-2. Batches of B envs of ElbowTrack: the CFPC controller's time per env-step (step + update) against
-   MuJoCo's physics time per env-step (one control step = dt / timestep mj_steps), the physics
-   both as a Python loop of mj_step and as mujoco.rollout (multi-threaded, batched; target: the
-   controller <= 5% of the physics).
+   step, with the controller's torch backend and its numpy backend, against the same env stepped
+   with a constant action (target: >= 0.8x). The three are interleaved in each repeat.
+2. Batches of B envs of ElbowTrack: the CFPC controller's time per env-step (step + update), each
+   backend, against MuJoCo's physics time per env-step (one control step = dt / timestep
+   mj_steps), the physics both as a Python loop of mj_step and as mujoco.rollout (multi-threaded,
+   batched; target: the controller <= 5% of the physics).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
+
+if "--threads" in sys.argv:  # numpy's BLAS reads its thread count once, at import
+    os.environ["OPENBLAS_NUM_THREADS"] = sys.argv[sys.argv.index("--threads") + 1]
 
 import mujoco
 import numpy as np
 import torch
 from mujoco import rollout
 
+from cfpc_gym.agent import env_attribute
 from cfpc_gym.build import make_agent, make_controller, make_env
 from cfpc_gym.config import load_config
 
@@ -32,10 +38,17 @@ def cfpc_config(name: str):
     return config, index
 
 
-def steps_per_second(config, index: int, steps: int, learn: bool) -> float:
-    """Env steps per second of one env: driven by the CFPC agent, or by a constant action."""
+BACKENDS = ("torch", "numpy")
+
+
+def steps_per_second(config, index: int, steps: int, backend: str | None) -> float:
+    """Env steps per second of one env: driven by the CFPC agent (with ``backend``), or, when
+    ``backend`` is None, by a constant action."""
     env = make_env(config)
+    learn = backend is not None
     agent = make_agent(config, index, env) if learn else None
+    if agent is not None:
+        agent.controller.backend = backend
     constant = (
         env.action_space.sample() * 0
         + env.action_space.low
@@ -55,19 +68,47 @@ def steps_per_second(config, index: int, steps: int, learn: bool) -> float:
     return steps / elapsed
 
 
-def controller_seconds_per_step(config, index: int, batch: int, steps: int) -> float:
+def step_breakdown(config, index: int, steps: int) -> dict[str, float]:
+    """Median microseconds per single-env step of: env.step, agent.act (the CFPC step and the
+    env's allocation of its command), the allocation alone (timed again on the same command), and
+    agent.observe (the weight update); the controller's automatic backend."""
+    env = make_env(config)
+    agent = make_agent(config, index, env)
+    allocate = env_attribute(env, "allocate")
+    times: dict[str, list[float]] = {"env.step": [], "agent.act": [], "allocation": [], "agent.observe": []}
+    observation, info = env.reset(seed=config.seed)
+    for _ in range(steps):
+        start = time.perf_counter()
+        action = agent.act(observation, info)
+        acted = time.perf_counter()
+        observation, _, terminated, truncated, info = env.step(action)
+        stepped = time.perf_counter()
+        agent.observe(terminated, truncated)
+        observed = time.perf_counter()
+        allocate(agent.controller.command.numpy()[0])
+        times["allocation"].append(time.perf_counter() - observed)
+        times["agent.act"].append(acted - start)
+        times["env.step"].append(stepped - acted)
+        times["agent.observe"].append(observed - stepped)
+        if terminated or truncated:
+            observation, info = env.reset()
+    env.close()
+    return {name: float(np.median(values)) * 1e6 for name, values in times.items()}
+
+
+def controller_seconds_per_step(config, index: int, batch: int, steps: int, backend: str) -> float:
     env = make_env(config)
     controller = make_controller(config, config.controllers[index], env, batch_size=batch)
+    controller.backend = backend
     dofs, cues = controller.dofs, env.unwrapped.tracking_spec.cues
     generator = np.random.default_rng(0)
     signals = generator.random((steps, 2, batch, dofs))
     pulses = (generator.random((steps, batch, cues)) > 0.9).astype(np.float64)
-    with torch.no_grad():
-        start = time.perf_counter()
-        for k in range(steps):
-            controller.step(signals[k, 0], signals[k, 1], pulses[k])
-            controller.update()
-        return (time.perf_counter() - start) / steps
+    start = time.perf_counter()
+    for k in range(steps):  # what the agent calls: host arrays in and out
+        controller.step_array(signals[k, 0], signals[k, 1], pulses[k])
+        controller.update()
+    return (time.perf_counter() - start) / steps
 
 
 def physics_seconds_per_env_step(batch: int, steps: int, use_rollout: bool) -> float:
@@ -119,30 +160,48 @@ def main() -> None:
         f"torch threads {torch.get_num_threads()}; best of {args.repeats}"
     )
 
-    print("\n1. single env, env steps per second")
-    print(f"{'env':<28} {'constant action':>16} {'CFPC learning':>14} {'ratio':>6}")
+    print("\n1. single env, env steps per second: constant action, CFPC learning with each backend")
+    print(f"{'env':<28} {'constant action':>16} {'torch':>8} {'numpy':>8} {'ratio torch':>11} {'numpy':>6}")
     for name in ("paper_linear", "cued_elbow"):
         config, index = cfpc_config(name)
-        best = {False: 0.0, True: 0.0}
-        for _ in range(args.repeats):  # interleaved, so that load on the machine hits both alike
-            for learn in (False, True):
-                best[learn] = max(best[learn], steps_per_second(config, index, args.steps, learn))
-        print(f"{config.env.id:<28} {best[False]:16.0f} {best[True]:14.0f} {best[True] / best[False]:6.2f}")
+        best = dict.fromkeys((None, *BACKENDS), 0.0)
+        for _ in range(args.repeats):  # interleaved, so that load on the machine hits all alike
+            for backend in best:
+                best[backend] = max(best[backend], steps_per_second(config, index, args.steps, backend))
+        constant, torch_rate, numpy_rate = best.values()
+        print(
+            f"{config.env.id:<28} {constant:16.0f} {torch_rate:8.0f} {numpy_rate:8.0f} "
+            f"{torch_rate / constant:11.2f} {numpy_rate / constant:6.2f}"
+        )
 
-    print("\n2. ElbowTrack batches, microseconds per env-step")
-    columns = ("B", "controller", "mj_step loop", "rollout", "ctrl/loop", "ctrl/rollout")
-    print(" ".join(f"{name:>{width}}" for name, width in zip(columns, (6, 11, 13, 9, 10, 13), strict=True)))
+    # Medians resist load that comes and goes better than a best-of rate does.
+    print("\n   where a single-env step goes, median microseconds (backend auto: numpy for one env);")
+    print("   ratio = env.step / (env.step + agent.act + agent.observe)")
+    print(f"{'env':<28} {'env.step':>9} {'agent.act':>10} {'(allocation)':>18} {'agent.observe':>14} ratio")
+    for name in ("paper_linear", "cued_elbow"):
+        config, index = cfpc_config(name)
+        step, act, allocation, observe = step_breakdown(config, index, args.steps).values()
+        ratio = step / (step + act + observe)
+        print(f"{config.env.id:<28} {step:9.1f} {act:10.1f} {allocation:18.1f} {observe:14.1f} {ratio:5.2f}")
+
+    print("\n2. ElbowTrack batches, microseconds per env-step; controller / mujoco.rollout")
+    columns = ("B", "torch", "numpy", "mj_step loop", "rollout", "torch/rollout", "numpy/rollout")
+    widths = (6, 8, 8, 13, 9, 14, 14)
+    print(" ".join(f"{name:>{width}}" for name, width in zip(columns, widths, strict=True)))
     config, index = cfpc_config("cued_elbow")
     for batch in args.batches:
         steps = max(2, args.batch_steps * 64 // batch) if batch > 64 else args.batch_steps
-        repeats = range(args.repeats)
-        controller = min(controller_seconds_per_step(config, index, batch, 5 * steps) for _ in repeats)
-        controller /= batch
+        controller = dict.fromkeys(BACKENDS, float("inf"))
+        for _ in range(args.repeats):
+            for backend in BACKENDS:
+                seconds = controller_seconds_per_step(config, index, batch, 5 * steps, backend)
+                controller[backend] = min(controller[backend], seconds / batch)
         loop = min(physics_seconds_per_env_step(batch, steps, False) for _ in range(args.repeats))
         batched = min(physics_seconds_per_env_step(batch, steps, True) for _ in range(args.repeats))
+        torch_time, numpy_time = controller["torch"], controller["numpy"]
         print(
-            f"{batch:>6} {controller * 1e6:11.2f} {loop * 1e6:13.2f} {batched * 1e6:9.2f} "
-            f"{controller / loop:10.1%} {controller / batched:13.1%}"
+            f"{batch:>6} {torch_time * 1e6:8.2f} {numpy_time * 1e6:8.2f} {loop * 1e6:13.2f} "
+            f"{batched * 1e6:9.2f} {torch_time / batched:14.1%} {numpy_time / batched:14.1%}"
         )
 
 

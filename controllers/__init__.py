@@ -1,4 +1,5 @@
-"""CFPC control algorithms in torch, batched over environments. Knows nothing of Gymnasium or MuJoCo."""
+"""CFPC control algorithms in torch (with numpy twins for small batches on the CPU), batched over
+environments. Knows nothing of Gymnasium or MuJoCo."""
 
 from .basis import BASES, AlphaBasis, Basis, RaisedCosineBasis, TappedDelayLine, TimeTable
 from .cfpc import CFPC

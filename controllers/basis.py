@@ -7,6 +7,7 @@ then cue 1, ...), at O(M K) cost per step. Feature values are O(1) so learning r
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -31,6 +32,11 @@ class Basis(nn.Module):
         return self.cues * self.size
 
     def step(self, cue: torch.Tensor) -> torch.Tensor:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def numpy_step(self) -> tuple[Callable[[np.ndarray], None], np.ndarray]:  # pragma: no cover
+        """``step`` in numpy on the same buffers (CPU): ``step(cue)`` with cue (B, M) writes phi,
+        the array (B, F) returned alongside it, in place."""
         raise NotImplementedError
 
     def reset(self, mask: torch.Tensor | None = None) -> None:
@@ -83,6 +89,23 @@ class AlphaBasis(Basis):
         self.fast.mul_(self.fast_decay).add_(drive)
         return torch.sub(self.slow, self.fast).mul_(self.gain).view(cue.shape[0], -1)
 
+    def numpy_step(self) -> tuple[Callable[[np.ndarray], None], np.ndarray]:
+        slow, fast, slow_decay, fast_decay, gain = (
+            t.numpy() for t in (self.slow, self.fast, self.slow_decay, self.fast_decay, self.gain)
+        )
+        bumps = np.zeros_like(slow)
+
+        def step(cue: np.ndarray) -> None:
+            drive = cue[:, :, None]
+            np.multiply(slow, slow_decay, out=slow)
+            np.add(slow, drive, out=slow)
+            np.multiply(fast, fast_decay, out=fast)
+            np.add(fast, drive, out=fast)
+            np.subtract(slow, fast, out=bumps)
+            np.multiply(bumps, gain, out=bumps)
+
+        return step, bumps.reshape(self.batch_size, -1)
+
 
 class RaisedCosineBasis(Basis):
     """Raised-cosine bumps in time since the last cue onset (rising edge through 0.5).
@@ -130,6 +153,33 @@ class RaisedCosineBasis(Basis):
         bumps = phase.clamp_(-math.pi, math.pi).cos_().add_(1.0).mul_(0.5)
         return bumps.view(cue.shape[0], -1)
 
+    def numpy_step(self) -> tuple[Callable[[np.ndarray], None], np.ndarray]:
+        elapsed, previous_cue, centres = self.elapsed.numpy(), self.previous_cue.numpy(), self.centres.numpy()
+        since_onset = elapsed[:, :, None]
+        onset, falling = np.empty(elapsed.shape, dtype=bool), np.empty(elapsed.shape, dtype=bool)
+        phase = np.zeros((*elapsed.shape, self.size), dtype=elapsed.dtype)
+        # Constants as arrays of the state's dtype: a Python float costs ~1 us more per op.
+        constants = (self.dt, math.pi / self.half_width, math.pi, 0.5, 1.0)
+        dt, scale, pi, half, one = (np.asarray(c, dtype=elapsed.dtype) for c in constants)
+        lowest = -pi
+
+        def step(cue: np.ndarray) -> None:
+            np.greater_equal(cue, half, out=onset)
+            np.less(previous_cue, half, out=falling)
+            np.logical_and(onset, falling, out=onset)
+            np.add(elapsed, dt, out=elapsed)
+            elapsed[onset] = 0.0
+            previous_cue[...] = cue
+            np.subtract(since_onset, centres, out=phase)
+            np.multiply(phase, scale, out=phase)
+            np.maximum(phase, lowest, out=phase)
+            np.minimum(phase, pi, out=phase)
+            np.cos(phase, out=phase)
+            np.add(phase, one, out=phase)
+            np.multiply(phase, half, out=phase)
+
+        return step, phase.reshape(self.batch_size, -1)
+
 
 class TappedDelayLine(Basis):
     """The cue and its delayed copies: feature j is cue[k - j * stride]."""
@@ -164,6 +214,19 @@ class TappedDelayLine(Basis):
         self.history[:, :, self._head] = cue
         index = (self._head - self.taps) % self.length
         return self.history[:, :, index].reshape(cue.shape[0], -1)
+
+    def numpy_step(self) -> tuple[Callable[[np.ndarray], None], np.ndarray]:
+        history, length = self.history.numpy(), self.length
+        taps = self.taps.numpy()
+        indices = [(head - taps) % length for head in range(length)]  # the taps for each head
+        delayed = np.zeros((*history.shape[:2], self.size), dtype=history.dtype)
+
+        def step(cue: np.ndarray) -> None:
+            self._head = head = (self._head + 1) % length
+            history[:, :, head] = cue
+            np.take(history, indices[head], axis=2, out=delayed)
+
+        return step, delayed.reshape(self.batch_size, -1)
 
     def get_extra_state(self) -> int:  # the ring-buffer head travels with state_dict()
         return self._head
@@ -212,6 +275,25 @@ class TimeTable(Basis):
         self.previous_cue.copy_(cue)
         hot = torch.eq(self.elapsed.unsqueeze(-1), self.slots)
         return hot.mul(self.amplitude.unsqueeze(-1)).view(cue.shape[0], -1)
+
+    def numpy_step(self) -> tuple[Callable[[np.ndarray], None], np.ndarray]:
+        elapsed, previous_cue, slots = self.elapsed.numpy(), self.previous_cue.numpy(), self.slots.numpy()
+        onset, falling = np.empty(elapsed.shape, dtype=bool), np.empty(elapsed.shape, dtype=bool)
+        started = np.empty(elapsed.shape, dtype=elapsed.dtype)
+        since_onset = elapsed[:, :, None]
+        table = np.zeros((*elapsed.shape, self.size), dtype=previous_cue.dtype)
+
+        def step(cue: np.ndarray) -> None:
+            np.greater_equal(cue, 0.5, out=onset)
+            np.less(previous_cue, 0.5, out=falling)
+            np.logical_and(onset, falling, out=onset)
+            np.greater_equal(elapsed, 0, out=started, casting="unsafe")
+            np.add(elapsed, started, out=elapsed)
+            elapsed[onset] = 0
+            previous_cue[...] = cue
+            np.equal(since_onset, slots, out=table, casting="unsafe")
+
+        return step, table.reshape(self.batch_size, -1)
 
 
 BASES = {

@@ -11,10 +11,18 @@ and ``update()`` then learns from the teacher (e, or the feedback command for FE
 ``optimizer="gradient"`` is the paper's rule W += step * teacher . eps, with step =
 learning_rate, or learning_rate / (regularization + mean_i |eps_i|^2) when ``normalized``;
 ``optimizer="rls"`` is recursive least squares on the same trace (see ``learners.py``).
+
+Two implementations of the same step: torch (the reference; any device, any batch) and numpy
+(``backend="numpy"``; CPU only), whose modules run in place on the very buffers of the torch
+modules, so ``state_dict``, checkpoints and resets are shared and switching costs nothing. A torch
+op costs ~2-5 us on a CPU whatever its size, a numpy op on a small array under 1 us: at small B the
+numpy step is several times faster. ``backend="auto"`` picks numpy on the CPU up to
+``NUMPY_MAX_BATCH`` envs where it supports the configuration (not ``optimizer="rls"``).
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -25,6 +33,10 @@ from .forward_models import EligibilityFilter
 from .learners import OPTIMIZERS, GradientDescent, RecursiveLeastSquares
 from .rules import LearningRule
 from .types import TensorLike
+
+BACKENDS = ("auto", "torch", "numpy")
+NUMPY_MAX_BATCH = 256  # measured: numpy beats torch up to here on one CPU thread (docs/PERFORMANCE.md)
+SIGNALS = ("error", "feedforward_output", "feedback_command", "command")
 
 
 class CFPC(nn.Module):
@@ -42,6 +54,7 @@ class CFPC(nn.Module):
         forgetting: float = 1.0,
         rls_regularization: float = 1e-3,
         loop_gain_variance: float = 10.0,
+        backend: str = "auto",
     ):
         super().__init__()
         if basis.batch_size != feedback.batch_size:
@@ -71,13 +84,46 @@ class CFPC(nn.Module):
                     loop_gain_variance=loop_gain_variance,
                     **kw,
                 )
-        # This step's signals, kept for update() and for logging: fresh tensors every step.
+        # This step's signals, kept for update() and for logging (read them through the properties).
         zeros = torch.zeros(self.batch_size, self.dofs, device=self.device, dtype=self.dtype)
-        self.error = zeros.clone()
-        self.feedforward_output = zeros.clone()
-        self.feedback_command = zeros.clone()
-        self.command = zeros.clone()
-        self.trace: torch.Tensor | None = None
+        self._signals: dict[str, torch.Tensor] = {name: zeros.clone() for name in SIGNALS}
+        self._trace: torch.Tensor | None = None
+        self._numpy: NumpyStep | None = None
+        self.backend = backend
+
+    # --- this step's signals: fresh tensors every step, whichever the backend ----------------------
+
+    def _signal(self, name: str) -> torch.Tensor:
+        if self._numpy is None:
+            return self._signals[name]
+        return torch.from_numpy(getattr(self._numpy, name).copy())
+
+    @property
+    def error(self) -> torch.Tensor:
+        """The sensed error e = reference - measurement (B, D)."""
+        return self._signal("error")
+
+    @property
+    def feedforward_output(self) -> torch.Tensor:
+        """The feed-forward module's output o = W phi (B, D)."""
+        return self._signal("feedforward_output")
+
+    @property
+    def feedback_command(self) -> torch.Tensor:
+        """The feedback controller's share of the command (B, D)."""
+        return self._signal("feedback_command")
+
+    @property
+    def command(self) -> torch.Tensor:
+        """The command (B, D) that ``step`` returned."""
+        return self._signal("command")
+
+    @property
+    def trace(self) -> torch.Tensor | None:
+        """The eligibility trace eps (B, D_in, D_out, F); None before the first step or without learning."""
+        if self._numpy is None or self._trace is None:
+            return self._trace
+        return torch.from_numpy(np.ascontiguousarray(self._numpy.trace))
 
     @property
     def counterfactual_error(self) -> torch.Tensor:
@@ -85,6 +131,49 @@ class CFPC(nn.Module):
         if self.rule.injection == "error":
             return self.error + self.feedforward_output
         return self.error
+
+    # --- backend --------------------------------------------------------------------------------
+
+    @property
+    def backend(self) -> str:
+        """``"torch"`` or ``"numpy"``; set it to either, or to ``"auto"``, at any step."""
+        return "torch" if self._numpy is None else "numpy"
+
+    @backend.setter
+    def backend(self, name: str) -> None:
+        if name not in BACKENDS:
+            raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+        refusal = self._numpy_refusal()
+        if name == "numpy" and refusal:
+            raise ValueError(f"backend numpy: {refusal}; use backend torch")
+        wanted = name == "numpy" or (name == "auto" and not refusal and self.batch_size <= NUMPY_MAX_BATCH)
+        self._numpy = NumpyStep(self) if wanted else None
+
+    def _numpy_refusal(self) -> str | None:
+        """Why the numpy backend cannot run this controller (None: it can)."""
+        if self.device.type != "cpu":
+            return f"it runs on the CPU, and this controller is on {self.device}"
+        if self.rule.learns and self.optimizer == "rls":
+            return "optimizer rls runs in torch only"
+        if self.rule.learns and type(self.basis).numpy_step is Basis.numpy_step:
+            return f"{type(self.basis).__name__} has no numpy step"
+        return None
+
+    def _apply(self, fn, recurse: bool = True):
+        # .to(), .double(), ... may replace the buffers that the numpy views point into.
+        numpy = self._numpy is not None
+        self._numpy = None
+        super()._apply(fn, recurse)
+        self.device, self.dtype = self.feedback.integral.device, self.feedback.integral.dtype
+        if numpy:
+            self.backend = "auto" if self._numpy_refusal() else "numpy"
+        return self
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        result = super().load_state_dict(state_dict, strict=strict, assign=assign)
+        if self._numpy is not None and assign:  # assign replaces the buffers themselves
+            self._numpy = NumpyStep(self)
+        return result
 
     def _tensor(self, value: TensorLike) -> torch.Tensor:
         """As a (B, -1) tensor on the controller's device, without a copy where none is needed;
@@ -100,41 +189,120 @@ class CFPC(nn.Module):
                 self.learner.reset(mask)
 
     def step(self, reference: TensorLike, measurement: TensorLike, cue: TensorLike) -> torch.Tensor:
+        if self._numpy is not None:
+            return torch.from_numpy(self._numpy.step(reference, measurement, cue).copy())
+        signals = self._signals
         error = torch.empty(self.batch_size, self.dofs, device=self.device, dtype=self.dtype)
+        signals["error"] = error
         torch.sub(self._tensor(reference), self._tensor(measurement), out=error)
-        self.error = error
         if not self.rule.learns:
-            self.feedback_command = self.command = self.feedback.step(error)
-            return self.command
+            signals["feedback_command"] = signals["command"] = self.feedback.step(error)
+            return signals["command"]
         phi = self.basis.step(self._tensor(cue))
-        self.trace = self.eligibility.step(phi)
-        output = self.feedforward_output = self.feedforward(phi)
+        self._trace = self.eligibility.step(phi)
+        output = signals["feedforward_output"] = self.feedforward(phi)
         if self.optimizer == "rls":
             self.learner.step(output)
         if self.rule.injection == "error":
-            command = self.feedback_command = self.feedback.step(torch.add(error, output))
+            command = signals["feedback_command"] = self.feedback.step(torch.add(error, output))
         else:
             command = self.feedback.step(error, feedforward=output)
-            self.feedback_command = command - output
-        self.command = command
+            signals["feedback_command"] = command - output
+        signals["command"] = command
         return command
 
-    def update(self, error: TensorLike | None = None, active: torch.Tensor | None = None) -> None:
+    def step_array(self, reference: np.ndarray, measurement: np.ndarray, cue: np.ndarray) -> np.ndarray:
+        """``step`` for host arrays, returning the command as an array (B, D). With the numpy
+        backend it is the controller's own buffer, overwritten by the next step: copy to keep it."""
+        if self._numpy is not None:
+            return self._numpy.step(reference, measurement, cue)
+        with torch.no_grad():
+            return self.step(reference, measurement, cue).cpu().numpy()
+
+    def update(self, error: TensorLike | None = None, active: TensorLike | None = None) -> None:
         """Learn from this step; ``error`` overrides the rule's teacher signal (B, D); envs where
         ``active`` (B,) is False do not learn (e.g. a step whose action a vector env ignored)."""
         if not self.rule.learns:
             return
+        if self._numpy is not None:
+            self._numpy.update(error, active)
+            return
+        with torch.no_grad():
+            self._torch_update(error, active)
+
+    def _torch_update(self, error: TensorLike | None, active: TensorLike | None) -> None:
+        if active is not None:
+            active = torch.as_tensor(active, device=self.device)
         if error is not None:
             teacher = self._tensor(error).to(self.dtype)
         else:
-            teacher = self.error if self.rule.teacher == "error" else self.feedback_command
+            teacher = self._signals["error" if self.rule.teacher == "error" else "feedback_command"]
         if self.optimizer == "rls":
-            self.learner.update(self.feedforward, self.trace, teacher, active)
+            self.learner.update(self.feedforward, self._trace, teacher, active)
             return
         if active is not None:
             teacher = teacher * active.unsqueeze(1)
-        self.learner.update(self.feedforward, self.trace, teacher)
+        self.learner.update(self.feedforward, self._trace, teacher)
 
     @property
     def weights(self) -> torch.Tensor | None:
         return self.feedforward.weights if self.rule.learns else None
+
+
+class NumpyStep:
+    """A CFPC's step and update in numpy, on the buffers of its torch modules (CPU).
+
+    The same operations as the torch path (tests check the two agree step for step); this step's
+    signals live in preallocated arrays, overwritten by the next step.
+    """
+
+    def __init__(self, controller: CFPC):
+        self.rule, self.shape = controller.rule, (controller.batch_size, controller.dofs)
+        dtype = controller.feedback.integral.numpy().dtype
+        self.error, self.feedforward_output, self.command, self.counterfactual_error = (
+            np.zeros(self.shape, dtype) for _ in range(4)
+        )
+        # Counterfactual-error rules: the feedback's command is the whole command.
+        motor = self.rule.injection == "motor"
+        self.feedback_command = np.zeros(self.shape, dtype) if motor else self.command
+        self.feedback = controller.feedback.numpy_step()
+        if not self.rule.learns:
+            return
+        self.basis, self.phi = controller.basis.numpy_step()
+        self.eligibility, trace = controller.eligibility.numpy_step()
+        controller._trace = trace  # the trace property reads it from here
+        self.trace = trace.numpy()
+        self.feedforward = controller.feedforward.numpy_forward(self.phi, self.feedforward_output)
+        self.learn = controller.learner.numpy_update(controller.feedforward)
+
+    def step(self, reference: TensorLike, measurement: TensorLike, cue: TensorLike) -> np.ndarray:
+        error, output, command = self.error, self.feedforward_output, self.command
+        np.subtract(as_rows(reference, self.shape), as_rows(measurement, self.shape), out=error)
+        if not self.rule.learns:
+            self.feedback(error, None, command)
+            return command
+        self.basis(as_rows(cue, (self.shape[0], -1)))
+        self.eligibility(self.phi)
+        self.feedforward()
+        if self.rule.injection == "error":
+            self.feedback(np.add(error, output, out=self.counterfactual_error), None, command)
+        else:
+            self.feedback(error, output, command)
+            np.subtract(command, output, out=self.feedback_command)
+        return command
+
+    def update(self, error: TensorLike | None, active: TensorLike | None) -> None:
+        if error is not None:
+            teacher = as_rows(error, self.shape).astype(self.error.dtype, copy=False)
+        else:
+            teacher = self.error if self.rule.teacher == "error" else self.feedback_command
+        if active is not None:
+            teacher = teacher * np.asarray(active)[:, None]
+        self.learn(self.trace, teacher)
+
+
+def as_rows(value: TensorLike, shape: tuple[int, int]) -> np.ndarray:
+    """A host array (or CPU tensor) as an array of ``shape``, without a copy where none is needed."""
+    if isinstance(value, np.ndarray):
+        return value.reshape(shape)
+    return np.reshape(np.asarray(value), shape)

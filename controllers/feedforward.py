@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import numpy as np
 import torch
 from torch import nn
 
@@ -33,6 +36,16 @@ class FeedForward(nn.Module):
             return torch.mm(phi, self.weights[0].T)
         # A batched dot product: bmm of B tiny (D, F) @ (F, 1) products is ~40x slower at large B.
         return torch.linalg.vecdot(self.weights, phi.unsqueeze(1))
+
+    def numpy_forward(self, phi: np.ndarray, output: np.ndarray) -> Callable[[], None]:
+        """``forward`` in numpy on the same weights (CPU), from the array ``phi`` (B, F) into the
+        array ``output`` (B, D), both kept: ``forward()`` reads and writes them in place."""
+        weights, column, result = self.weights.numpy(), phi[:, :, None], output[:, :, None]
+
+        def forward() -> None:
+            np.matmul(weights, column, out=result)
+
+        return forward
 
     def learn(self, delta: torch.Tensor) -> None:
         """Add a weight change (B, D, F)."""

@@ -14,7 +14,7 @@ output o (D inputs) to the sensed output (D outputs). Where it comes from:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import control
@@ -268,6 +268,11 @@ class EligibilityFilter(nn.Module):
         self._buffers["state"] = state  # a dict write: nn.Module.__setattr__ costs more per step
         self._rows = rows
 
+    def _apply(self, fn, recurse: bool = True):
+        super()._apply(fn, recurse)
+        self._expose(fn(self._rows))  # .to(), .double(): the rows follow, and ``state`` into them
+        return self
+
     def reset(self, mask: torch.Tensor | None = None) -> None:
         zero_where(self.state, mask)
 
@@ -283,6 +288,27 @@ class EligibilityFilter(nn.Module):
         torch.mm(self.system, rows[d_out:], out=following[: d_out + n])
         self._expose(following)
         return following[:d_out].view(d_out, self.batch_size, d_in, self.features).permute(1, 2, 0, 3)
+
+    def numpy_step(self) -> tuple[Callable[[np.ndarray], None], torch.Tensor]:
+        """``step`` in numpy, in place in the current buffer (CPU): ``step(phi)`` and the trace it
+        writes, as a tensor view (B, D_in, D_out, F) valid until the next step. Valid while only
+        this function steps the filter (a torch ``step`` moves to a fresh buffer)."""
+        rows, d_out, n, d_in = self._rows, self._outputs, self._order, self._inputs
+        system, buffer = self.system.numpy(), rows.numpy()
+        buffer[d_out + n :] = 0.0  # the one-hot input rows: only their diagonal is written below
+        inputs = buffer[d_out + n :].reshape(d_in, self.batch_size, d_in, self.features)
+        channels = [inputs[channel, :, channel] for channel in range(d_in)]  # each: (B, F)
+        sources, targets = buffer[d_out:], buffer[: d_out + n]
+        following = np.empty_like(targets)  # matmul into overlapping memory would take a slow path
+
+        def step(phi: np.ndarray) -> None:
+            for channel in channels:
+                channel[...] = phi
+            np.matmul(system, sources, out=following)
+            np.copyto(targets, following)
+
+        trace = rows[:d_out].view(d_out, self.batch_size, d_in, self.features).permute(1, 2, 0, 3)
+        return step, trace
 
 
 class ResponseFilter(nn.Module):

@@ -9,6 +9,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import numpy as np
 import torch
 from torch import nn
 
@@ -47,6 +50,33 @@ class GradientDescent(nn.Module):
         else:
             for i in range(trace.shape[2]):
                 weights.addcmul_(trace[:, :, i, :], teacher[:, i, None, None], value=self.learning_rate)
+
+    def numpy_update(self, feedforward: FeedForward) -> Callable[[np.ndarray, np.ndarray], None]:
+        """``update`` in numpy on the same weights (CPU): ``update(trace, teacher)``, with ``trace``
+        (B, D_in, D_out, F) and ``teacher`` (B, D_out) numpy arrays."""
+        weights, shared = feedforward.weights.numpy(), feedforward.shared
+        rate = np.asarray(self.learning_rate, dtype=weights.dtype)  # a Python float costs more per op
+        rows = weights.reshape(1, -1)
+        change = np.empty(weights.shape[1:] if shared else weights.shape, dtype=weights.dtype)
+
+        def update(trace: np.ndarray, teacher: np.ndarray) -> None:
+            if self.learning_rate == 0:
+                return
+            if self.normalized:
+                power = np.einsum("blif,blif->bi", trace, trace).sum(1) / trace.shape[2]
+                teacher = teacher / (power + self.regularization)[:, None]
+            batch = trace.shape[0]
+            for i in range(trace.shape[2]):
+                if shared:  # the batch mean of the per-env changes
+                    np.matmul(teacher[:, i], trace[:, :, i, :].reshape(batch, -1), out=change.reshape(-1))
+                    np.multiply(change, rate / batch, out=change)
+                    np.add(rows, change.reshape(1, -1), out=rows)
+                else:
+                    np.multiply(trace[:, :, i, :], rate, out=change)
+                    np.multiply(change, teacher[:, i, None, None], out=change)
+                    np.add(weights, change, out=weights)
+
+        return update
 
 
 class RecursiveLeastSquares(nn.Module):
