@@ -18,7 +18,7 @@ from gymnasium import spaces
 
 from .agent import CFPCAgent
 from .build import make_agent
-from .config import RunConfig, load_config
+from .config import RunConfig, load_config, read_yaml
 from .envs.delay import DelayLine, delay_steps
 
 
@@ -129,13 +129,12 @@ class ResidualCFPC(gym.Wrapper, gym.utils.RecordConstructorArgs):
 
 
 def bundled_config_for(env: gym.Env) -> RunConfig:
-    """The bundled config written for this env's id (its feedback gains suit that env)."""
+    """The bundled run config written for this env's id (its feedback gains suit that env); the
+    first by file name where several are (bench and sweep configs are not run configs)."""
     env_id = env.spec.id if env.spec is not None else None
-    for path in files("cfpc_gym.configs").iterdir():
-        if path.name.endswith(".yaml"):
-            config = load_config(Path(str(path)))
-            if config.env.id == env_id:
-                return config
+    for path in sorted(Path(str(p)) for p in files("cfpc_gym.configs").iterdir() if p.name.endswith(".yaml")):
+        if read_yaml(path).get("env", {}).get("id") == env_id:
+            return load_config(path)
     raise ValueError(f"agent: no bundled config for env {env_id!r}; pass a CFPCAgent or a RunConfig")
 
 
