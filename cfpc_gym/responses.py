@@ -7,7 +7,8 @@ measures exactly that on the real env, by finite differences about given weights
 the weights as they are, and one env per weight runs them with that weight raised by
 ``amplitude`` (all in one batch, same seed); the difference of sensed outputs, divided by
 ``amplitude``, is the response. ``fit_quality`` compares it with the forward model's prediction
-(the model run on the same basis signal) as variance accounted for.
+(the model run on the same basis signal) as variance accounted for; ``gauss_newton_optimum``
+(optimum.py) descends on it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import torch
 from .agent import CFPCAgent
 from .build import forward_model, make_controller, make_env, make_vector_env
 from .config import ControllerConfig, RunConfig
-from .controllers import ForwardModel, variance_accounted_for
+from .controllers import ForwardModel, TimeVaryingForwardModel, variance_accounted_for
 from .rollout import run_trial
 
 PROBE = ControllerConfig(name="probe", rule="lms", learning_rate=0.0)
@@ -63,7 +64,9 @@ def basis_responses(config: RunConfig, weights: np.ndarray | None = None, amplit
     return BasisResponses(error=error, responses=responses, basis=basis)
 
 
-def predicted_responses(model: ForwardModel, measured: BasisResponses) -> np.ndarray:
+def predicted_responses(
+    model: ForwardModel | TimeVaryingForwardModel, measured: BasisResponses
+) -> np.ndarray:
     """The model's response (N, D F, D) to each weight's basis signal on its channel."""
     steps, columns = measured.basis.shape
     features = columns // model.inputs
@@ -77,20 +80,38 @@ def predicted_responses(model: ForwardModel, measured: BasisResponses) -> np.nda
 
 @dataclass(frozen=True)
 class FitQuality:
-    vaf: float  # variance accounted for, over every weight's response and every output
+    """Variance accounted for by a forward model's predicted responses, over every weight and output.
+
+    The true response is measured by raising each weight (``vaf_raise``) and by lowering it
+    (``vaf_lower``); ``vaf`` compares with their mean, the odd (linear) part, which is all a linear
+    model can represent. Muscles make the two differ: activation is fast, deactivation slow.
+    """
+
+    vaf: float
+    vaf_raise: float
+    vaf_lower: float
     build_seconds: float  # time to build the forward model (linearise, probe, fit)
-    model: ForwardModel
+    model: ForwardModel | TimeVaryingForwardModel
 
 
-def fit_quality(
-    config: RunConfig, controller: ControllerConfig, measured: BasisResponses | None = None
-) -> FitQuality:
-    """How well ``controller``'s forward model predicts the true responses (measured if not given)."""
+def fit_quality(config: RunConfig, controller: ControllerConfig, amplitude: float = 0.02) -> FitQuality:
+    """How well ``controller``'s forward model predicts the nonlinear loop's response to each weight
+    about zero weights (feedback alone tracking the reference), probed with +-``amplitude``."""
     env = make_env(config)
     start = time.perf_counter()
     model = forward_model(config, controller, env)
     seconds = time.perf_counter() - start
     env.close()
-    measured = measured or basis_responses(config)
-    vaf = variance_accounted_for(measured.responses, predicted_responses(model, measured))
-    return FitQuality(vaf=vaf, build_seconds=seconds, model=model)
+    raised, lowered = (
+        basis_responses(config, amplitude=amplitude),
+        basis_responses(config, amplitude=-amplitude),
+    )
+    predicted = predicted_responses(model, raised)
+    odd = (raised.responses + lowered.responses) / 2
+    return FitQuality(
+        vaf=variance_accounted_for(odd, predicted),
+        vaf_raise=variance_accounted_for(raised.responses, predicted),
+        vaf_lower=variance_accounted_for(lowered.responses, predicted),
+        build_seconds=seconds,
+        model=model,
+    )
