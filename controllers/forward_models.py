@@ -246,7 +246,8 @@ def _lagged(signal: Signal, lags: range) -> np.ndarray:
         columns = []
         for lag in lags:
             shifted = np.zeros_like(run)
-            shifted[lag:] = run[: len(run) - lag]
+            if lag < len(run):  # a lag longer than the run: a zero column, which the rank check reports
+                shifted[lag:] = run[: len(run) - lag]
             columns.append(shifted)
         blocks.append(np.concatenate(columns, axis=1))
     return np.concatenate(blocks, axis=0)
