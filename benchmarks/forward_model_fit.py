@@ -22,6 +22,7 @@ KINDS = {
     "linearized (rest)": {"kind": "linearized"},
     "linearized (trajectory)": {"kind": "linearized", "schedule": "trajectory"},
     "identified FIR": {"kind": "identified", "method": "fir"},
+    "identified FIR, 60 taps": {"kind": "identified", "method": "fir", "taps": 60},
     "identified ARX": {"kind": "identified", "method": "arx"},
 }
 
