@@ -336,8 +336,11 @@ class EligibilityFilter(nn.Module):
         steps = model.models if isinstance(model, TimeVaryingForwardModel) else (model,)
         systems = np.stack([np.block([[m.c, m.d], [m.a, m.b]]) for m in steps])  # [C D; A B] per step
         self.register_buffer("systems", torch.as_tensor(systems).to(**kw), persistent=False)
-        # Steps since each env's trial began: which model of a time-varying one runs next.
-        self.register_buffer("step_index", torch.zeros(batch_size, dtype=torch.long, device=device))
+        # Steps since each env's trial began: which model of a time-varying one runs next. Not saved:
+        # checkpoints fall between trials, and every trial starts with a reset.
+        self.register_buffer(
+            "step_index", torch.zeros(batch_size, dtype=torch.long, device=device), persistent=False
+        )
         rows = self._outputs + self._order + self._inputs
         self._rows = torch.zeros(rows, batch_size * self._inputs * features, **kw)
         self._expose(self._rows)
