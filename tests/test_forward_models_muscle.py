@@ -3,6 +3,7 @@ trajectory) filters, fit quality against the true nonlinear closed loop, the bru
 and the one-line errors of a forward model that cannot be built."""
 
 import control
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -150,3 +151,16 @@ def test_at_100ms_eligibility_beats_lms_but_not_the_brute_force_optimum():
     # The gradient with a linearised trace settles ~4x above the best weights of the same basis
     # (measured: 0.0097 vs 0.0025 after 80 Gauss-Newton iterations; docs/FORWARD_MODELS.md).
     assert optimum.rmse < 0.9 * eligibility.final_rmse
+
+
+def test_linearising_before_an_action_holds_the_excitation_leaving_the_motor_delay():
+    def linearisations(motor_delay):
+        env = gym.make("cfpc_gym/ElbowTrack-v0", motor_delay=motor_delay).unwrapped
+        env.reset(seed=0)
+        at_rest = env.linearize()[0]
+        return at_rest, env.linearize(np.ones(env.physics.n_muscles))[0]
+
+    at_rest, activating = linearisations(0.0)
+    assert not np.allclose(activating, at_rest)  # full excitation: activation runs on its fast side
+    at_rest, delayed = linearisations(0.02)
+    np.testing.assert_array_equal(delayed, at_rest)  # the motor delay still holds the rest excitation
