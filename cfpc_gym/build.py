@@ -9,7 +9,18 @@ import torch
 
 from .agent import CFPCAgent, env_attribute, to_action
 from .config import ConfigError, ControllerConfig, MissingExtra, RunConfig
-from .controllers import BASES, CFPC, PID, ForwardModel, closed_loop, identify_arx, identify_fir, make_rule
+from .controllers import (
+    BASES,
+    CFPC,
+    PID,
+    ForwardModel,
+    TimeVaryingForwardModel,
+    closed_loop,
+    closed_loop_along,
+    identify_arx,
+    identify_fir,
+    make_rule,
+)
 from .envs import TrackingSpec
 from .envs.delay import delay_steps
 
@@ -95,7 +106,9 @@ def sensory_delay_steps(env: gym.Env, name: str = "sensory_delay") -> int:
     return delay_steps(env_attribute(env, name, 0.0) or 0.0, spec.dt)
 
 
-def forward_model(config: RunConfig, controller: ControllerConfig, env: gym.Env) -> ForwardModel:
+def forward_model(
+    config: RunConfig, controller: ControllerConfig, env: gym.Env
+) -> ForwardModel | TimeVaryingForwardModel:
     """The closed-loop model o -> sensed output that the eligibility trace runs through."""
     settings = controller.forward_model
     where = f"{_key(config, controller)}.forward_model"
@@ -109,35 +122,62 @@ def forward_model(config: RunConfig, controller: ControllerConfig, env: gym.Env)
             )
         model = close_loop(linear_model(), env, pid, where)
     elif settings.kind == "linearized":
-        model = linearized(config, env, pid, where)
+        model = linearized(config, settings, env, pid, where)
     else:
         model = identify(config, settings, env, pid, where)
     return model.scaled(settings.gain)
 
 
-def allocation_gain(env: gym.Env, step: float = 1e-2) -> np.ndarray:
-    """d excitations / d command (actions, D) about the posture-holding command, by central differences."""
+def allocation_gain(env: gym.Env, command: np.ndarray | None = None, step: float = 1e-2) -> np.ndarray:
+    """d excitations / d command (actions, D) about ``command`` (default: the posture-holding
+    command), by central differences at the current posture."""
     allocate = env_attribute(env, "allocate")
     holding = env_attribute(env, "holding_command")
-    centre = holding() if holding is not None else np.zeros(spec_of(env).dofs)
+    if command is not None:
+        centre = np.asarray(command, dtype=np.float64)
+    else:
+        centre = holding() if holding is not None else np.zeros(spec_of(env).dofs)
     columns = [
         (allocate(centre + step * e) - allocate(centre - step * e)) / (2 * step) for e in np.eye(len(centre))
     ]
     return np.stack(columns, axis=1)
 
 
-def linearized(config: RunConfig, env: gym.Env, pid: PID, where: str) -> ForwardModel:
-    """The loop closed around MuJoCo's linearisation of the body at its rest posture."""
+def linearized(
+    config: RunConfig, settings, env: gym.Env, pid: PID, where: str
+) -> ForwardModel | TimeVaryingForwardModel:
+    """The loop closed around MuJoCo's linearisation of the body: at its rest posture, or at every
+    step of a feedback-only trial (``schedule: trajectory``, a time-varying model)."""
     linearize = env_attribute(env, "linearize")
     if linearize is None:
         raise ConfigError(
             f"{where}.kind: linearized needs a MuJoCo env with linearize() ({config.env.id} has none); "
             "use kind: identified"
         )
-    env.reset(seed=config.seed)
-    a, b, c, d = linearize()
-    gain = allocation_gain(env)
-    return close_loop(control.ss(a, b @ gain, c, d @ gain, spec_of(env).dt), env, pid, where)
+    dt = spec_of(env).dt
+    if settings.schedule == "rest":
+        env.reset(seed=config.seed)
+        a, b, c, d = linearize()
+        gain = allocation_gain(env)
+        return close_loop(control.ss(a, b @ gain, c, d @ gain, dt), env, pid, where)
+    plants = []
+
+    def linearize_step(command: np.ndarray, action: np.ndarray) -> None:
+        a, b, c, d = linearize(action)
+        gain = allocation_gain(env, command)
+        plants.append(control.ss(a, b @ gain, c, d @ gain, dt))
+
+    _closed_loop_run(env, pid, config.seed, None, before_step=linearize_step)
+    try:
+        return closed_loop_along(
+            plants,
+            [pid.transfer_function(i) for i in range(pid.dofs)],
+            dt,
+            sensory_delay_steps=sensory_delay_steps(env),
+            motor_delay_steps=sensory_delay_steps(env, "motor_delay"),
+        )
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}; or use schedule: rest") from None
 
 
 def close_loop(plant, env: gym.Env, pid: PID, where: str) -> ForwardModel:
@@ -172,8 +212,11 @@ def probe(env: gym.Env, pid: PID, trials: int, amplitude: float, seed: int):
     return inputs, responses
 
 
-def _closed_loop_run(env: gym.Env, pid: PID, seed: int, draw) -> tuple[np.ndarray, np.ndarray]:
-    """One feedback-only trial with ``draw()`` added to the error; returns (sensed outputs, o)."""
+def _closed_loop_run(
+    env: gym.Env, pid: PID, seed: int, draw, before_step=None
+) -> tuple[np.ndarray, np.ndarray]:
+    """One feedback-only trial with ``draw()`` added to the error; returns (sensed outputs, o).
+    ``before_step(command, action)`` sees each step before the env takes it."""
     _, info = env.reset(seed=seed)
     pid.reset()
     holding = env_attribute(env, "holding_command")
@@ -187,7 +230,10 @@ def _closed_loop_run(env: gym.Env, pid: PID, seed: int, draw) -> tuple[np.ndarra
         command = pid.step(error[None])[0].numpy()
         sensed.append(tracking["measurement"])
         injected.append(o)
-        _, _, terminated, truncated, info = env.step(to_action(env_attribute(env, "allocate"), env, command))
+        action = to_action(env_attribute(env, "allocate"), env, command)
+        if before_step is not None:
+            before_step(command, action)
+        _, _, terminated, truncated, info = env.step(action)
         done = terminated or truncated
     return np.array(sensed), np.array(injected)
 

@@ -116,6 +116,11 @@ class ForwardModelConfig(Section):
     """analytic: the env's linear model and the PID; linearized: MuJoCo's linearisation of the body
     at rest (mjd_transitionFD) closed with the PID, allocation and delays; identified: least squares
     on a probing run."""
+    schedule: Literal["rest", "trajectory"] = "rest"
+    """linearized only: rest = one model, linearised at the rest posture; trajectory = re-linearised
+    at every control step of a feedback-only trial (posture, velocity, activation and which muscles
+    pull all change along a large movement): a time-varying model indexed by time in the trial, for
+    tasks whose movement is timed by the trial (needs optimizer: gradient)."""
     gain: float = Field(1.0, gt=0)
     """Multiplies the model's gain: 1 is exact; other values test robustness to a wrong model."""
     method: Literal["fir", "arx"] = "fir"

@@ -16,6 +16,7 @@ import torch
 from .agent import CFPCAgent
 from .build import make_controller, make_env, make_vector_env
 from .config import ControllerConfig, RunConfig
+from .responses import basis_responses
 from .rollout import run_trial
 
 
@@ -50,3 +51,53 @@ def least_squares_optimum(config: RunConfig) -> Optimum:
         weights=weights.reshape(dofs, features),
         feedback_rmse=float(np.sqrt(np.mean(baseline**2))),
     )
+
+
+@dataclass(frozen=True)
+class NonlinearOptimum:
+    rmse: float  # RMSE at the best weights found
+    weights: np.ndarray  # (D, F)
+    feedback_rmse: float  # RMSE with no feed-forward
+    rmse_history: list[float]  # RMSE after each accepted Gauss-Newton step (first: feedback alone)
+
+
+def gauss_newton_optimum(
+    config: RunConfig,
+    *,
+    iterations: int = 20,
+    amplitude: float = 0.02,
+    regularization: float = 1e-6,
+    tolerance: float = 1e-3,
+) -> NonlinearOptimum:
+    """The best weights of the basis on the nonlinear env, by Gauss-Newton with a step-halving search.
+
+    Each iteration measures the Jacobian of the sensed error w.r.t. every weight on the env itself
+    (``basis_responses``: forward differences of ``amplitude``, one env per weight, one batch), solves
+    the damped least-squares step min |e - R dw|^2 + regularization |R|^2 |dw|^2, and halves the step
+    until the simulated RMSE falls. It stops when a step gains less than ``tolerance`` (relative) or
+    no halving helps.
+    """
+    measured = basis_responses(config, amplitude=amplitude)
+    dofs = measured.error.shape[1]
+    weights = np.zeros((dofs, measured.basis.shape[1] // dofs))
+    feedback_rmse = best = measured.rmse
+    history = [best]
+    for _ in range(iterations):
+        design = measured.responses.transpose(0, 2, 1).reshape(-1, weights.size)  # d e = -R d w
+        ridge = regularization * np.sum(design**2)
+        step = np.linalg.solve(
+            design.T @ design + ridge * np.eye(weights.size), design.T @ measured.error.ravel()
+        )
+        for halving in range(6):
+            trial = weights + step.reshape(weights.shape) / 2**halving
+            candidate = basis_responses(config, trial, amplitude=amplitude)
+            if candidate.rmse < best:
+                break
+        else:
+            break
+        gain = (best - candidate.rmse) / best
+        weights, measured, best = trial, candidate, candidate.rmse
+        history.append(best)
+        if gain < tolerance:
+            break
+    return NonlinearOptimum(rmse=best, weights=weights, feedback_rmse=feedback_rmse, rmse_history=history)

@@ -277,21 +277,24 @@ class TimeTable(Basis):
         return hot.mul(self.amplitude.unsqueeze(-1)).view(cue.shape[0], -1)
 
     def numpy_step(self) -> tuple[Callable[[np.ndarray], None], np.ndarray]:
-        elapsed, previous_cue, slots = self.elapsed.numpy(), self.previous_cue.numpy(), self.slots.numpy()
-        onset, falling = np.empty(elapsed.shape, dtype=bool), np.empty(elapsed.shape, dtype=bool)
+        elapsed, amplitude = self.elapsed.numpy(), self.amplitude.numpy()
+        previous_cue, slots = self.previous_cue.numpy(), self.slots.numpy()
+        onset, silent = np.empty(elapsed.shape, dtype=bool), np.empty(elapsed.shape, dtype=bool)
         started = np.empty(elapsed.shape, dtype=elapsed.dtype)
-        since_onset = elapsed[:, :, None]
+        hot = np.empty((*elapsed.shape, self.size), dtype=bool)
         table = np.zeros((*elapsed.shape, self.size), dtype=previous_cue.dtype)
 
         def step(cue: np.ndarray) -> None:
-            np.greater_equal(cue, 0.5, out=onset)
-            np.less(previous_cue, 0.5, out=falling)
-            np.logical_and(onset, falling, out=onset)
+            np.not_equal(cue, 0, out=onset)
+            np.equal(previous_cue, 0, out=silent)
+            np.logical_and(onset, silent, out=onset)
             np.greater_equal(elapsed, 0, out=started, casting="unsafe")
             np.add(elapsed, started, out=elapsed)
             elapsed[onset] = 0
+            np.copyto(amplitude, cue, where=onset)
             previous_cue[...] = cue
-            np.equal(since_onset, slots, out=table, casting="unsafe")
+            np.equal(elapsed[:, :, None], slots, out=hot)
+            np.multiply(hot, amplitude[:, :, None], out=table)
 
         return step, table.reshape(self.batch_size, -1)
 

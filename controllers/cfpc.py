@@ -155,6 +155,8 @@ class CFPC(nn.Module):
             return f"it runs on the CPU, and this controller is on {self.device}"
         if self.rule.learns and self.optimizer == "rls":
             return "optimizer rls runs in torch only"
+        if self.rule.learns and len(self.eligibility.systems) > 1:
+            return "a time-varying forward model runs in torch only"
         if self.rule.learns and type(self.basis).numpy_step is Basis.numpy_step:
             return f"{type(self.basis).__name__} has no numpy step"
         return None

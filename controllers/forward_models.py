@@ -7,6 +7,8 @@ output o (D inputs) to the sensed output (D outputs). Where it comes from:
   PID's exact discrete transfer function and pure delays in whole steps;
 - ``identify_fir`` / ``identify_arx``: least squares on a probing run that injected o and
   recorded the sensed output;
+- ``closed_loop_along``: a time-varying model, the loop closed around a plant linearised at every
+  step of a trajectory (``TimeVaryingForwardModel``);
 - ``pure_delay`` and ``identity``: the traces of the ``delayed`` and ``lms`` rules.
 
 ``EligibilityFilter`` runs a model online over every basis signal, batched (torch).
@@ -82,6 +84,51 @@ class ForwardModel:
         return self.order == 0 or bool(np.max(np.abs(np.linalg.eigvals(self.a))) < 1.0)
 
 
+@dataclass(frozen=True)
+class TimeVaryingForwardModel:
+    """A linear time-varying model: step k of a trial runs ``models[k]`` (the last one from then on).
+
+    Every model must share one state (same order and state coordinates), e.g. the loop closed around
+    a plant linearised at each step of a trajectory (``closed_loop_along``).
+    """
+
+    models: tuple[ForwardModel, ...]
+
+    def __post_init__(self):
+        if not self.models:
+            raise ValueError("a time-varying model needs at least one step")
+        shapes = {(m.order, m.inputs, m.outputs, m.dt) for m in self.models}
+        if len(shapes) != 1:
+            raise ValueError(
+                "every step of a time-varying model must have the same order, inputs, outputs and dt"
+            )
+
+    order = property(lambda self: self.models[0].order)
+    inputs = property(lambda self: self.models[0].inputs)
+    outputs = property(lambda self: self.models[0].outputs)
+    dt = property(lambda self: self.models[0].dt)
+
+    def scaled(self, gain: float) -> TimeVaryingForwardModel:
+        return TimeVaryingForwardModel(tuple(m.scaled(gain) for m in self.models))
+
+    def at(self, step: int) -> ForwardModel:
+        return self.models[min(step, len(self.models) - 1)]
+
+    def simulate(self, inputs: np.ndarray) -> np.ndarray:
+        """Response (N, D_out) to an input sequence (N, D_in) from rest, from step 0."""
+        state = np.zeros(self.order)
+        outputs = np.empty((len(inputs), self.outputs))
+        for k, u in enumerate(np.asarray(inputs, dtype=np.float64)):
+            model = self.at(k)
+            outputs[k] = model.c @ state + model.d @ u
+            state = model.a @ state + model.b @ u
+        return outputs
+
+    def is_stable(self) -> bool:
+        """Whether the model that runs on after the last step is stable."""
+        return self.models[-1].is_stable()
+
+
 def identity(dofs: int, dt: float) -> ForwardModel:
     """T-hat = I: the trace is the basis signal itself (the LMS rule)."""
     return ForwardModel(np.zeros((0, 0)), np.zeros((0, dofs)), np.zeros((dofs, 0)), np.eye(dofs), dt)
@@ -121,6 +168,42 @@ def closed_loop(
     u = C (reference - sensed + o) (``injection="error"``, CFPC) or u = C (reference - sensed) + o
     (``injection="motor"``, FEL).
     """
+    model = _loop(plant, controllers, dt, sensory_delay_steps, motor_delay_steps, injection)
+    if not model.is_stable():
+        raise ValueError(
+            "the closed loop is unstable with these feedback gains and delays: lower the gains "
+            "(or the delay) until feedback alone is stable"
+        )
+    return model
+
+
+def closed_loop_along(
+    plants: Sequence[control.LTI],
+    controllers: Sequence[control.TransferFunction],
+    dt: float,
+    *,
+    sensory_delay_steps: int = 0,
+    motor_delay_steps: int = 0,
+    injection: str = "error",
+) -> TimeVaryingForwardModel:
+    """The closed loop around a plant linearised at every step of a trajectory (discrete, period dt).
+
+    PID and delays are time-invariant and every interconnection is static, so closing the loop
+    around each step's plant gives that step's matrices of the time-varying loop exactly. Only the
+    last model, which runs on after the trajectory ends, must be stable: the others act for one step.
+    """
+    models = tuple(
+        _loop(p, controllers, dt, sensory_delay_steps, motor_delay_steps, injection) for p in plants
+    )
+    if not models[-1].is_stable():
+        raise ValueError(
+            "the closed loop at the trajectory's end is unstable with these feedback gains and delays: "
+            "lower the gains (or the delay) until feedback alone is stable"
+        )
+    return TimeVaryingForwardModel(models)
+
+
+def _loop(plant, controllers, dt, sensory_delay_steps, motor_delay_steps, injection) -> ForwardModel:
     if not isinstance(plant, control.LTI):
         plant = control.ss(*plant)
     if plant.isdtime(strict=True) and not np.isclose(plant.dt, dt):
@@ -145,13 +228,7 @@ def closed_loop(
         loop = control.feedback(sensed_plant, feedback)
     else:
         raise ValueError(f"injection must be 'error' or 'motor', got {injection!r}")
-    model = ForwardModel.from_system(loop)
-    if not model.is_stable():
-        raise ValueError(
-            "the closed loop is unstable with these feedback gains and delays: lower the gains "
-            "(or the delay) until feedback alone is stable"
-        )
-    return model
+    return ForwardModel.from_system(loop)
 
 
 Signal = np.ndarray | Sequence[np.ndarray]  # one run (N, D), or several runs each from rest
@@ -169,7 +246,8 @@ def _lagged(signal: Signal, lags: range) -> np.ndarray:
         columns = []
         for lag in lags:
             shifted = np.zeros_like(run)
-            shifted[lag:] = run[: len(run) - lag]
+            if lag < len(run):  # a lag longer than the run: a zero column, which the rank check reports
+                shifted[lag:] = run[: len(run) - lag]
             columns.append(shifted)
         blocks.append(np.concatenate(columns, axis=1))
     return np.concatenate(blocks, axis=0)
@@ -243,7 +321,7 @@ class EligibilityFilter(nn.Module):
 
     def __init__(
         self,
-        model: ForwardModel,
+        model: ForwardModel | TimeVaryingForwardModel,
         features: int,
         *,
         batch_size: int = 1,
@@ -255,11 +333,22 @@ class EligibilityFilter(nn.Module):
         self.batch_size, self.features = batch_size, features
         self._outputs, self._order, self._inputs = model.outputs, model.order, model.inputs
         kw = {"device": device, "dtype": dtype}
-        system = np.block([[model.c, model.d], [model.a, model.b]])  # [C D; A B]: (D_out + n, n + D_in)
-        self.register_buffer("system", torch.as_tensor(system).to(**kw), persistent=False)
+        steps = model.models if isinstance(model, TimeVaryingForwardModel) else (model,)
+        systems = np.stack([np.block([[m.c, m.d], [m.a, m.b]]) for m in steps])  # [C D; A B] per step
+        self.register_buffer("systems", torch.as_tensor(systems).to(**kw), persistent=False)
+        # Steps since each env's trial began: which model of a time-varying one runs next. Not saved:
+        # checkpoints fall between trials, and every trial starts with a reset.
+        self.register_buffer(
+            "step_index", torch.zeros(batch_size, dtype=torch.long, device=device), persistent=False
+        )
         rows = self._outputs + self._order + self._inputs
         self._rows = torch.zeros(rows, batch_size * self._inputs * features, **kw)
         self._expose(self._rows)
+
+    @property
+    def system(self) -> torch.Tensor:
+        """[C D; A B] of the (first) model."""
+        return self.systems[0]
 
     def _expose(self, rows: torch.Tensor) -> None:
         """Point ``state`` (a registered buffer, so it travels with state_dict) into ``rows``."""
@@ -275,6 +364,7 @@ class EligibilityFilter(nn.Module):
 
     def reset(self, mask: torch.Tensor | None = None) -> None:
         zero_where(self.state, mask)
+        zero_where(self.step_index, mask)
 
     def step(self, phi: torch.Tensor) -> torch.Tensor:
         rows, d_out, n, d_in = self._rows, self._outputs, self._order, self._inputs
@@ -285,7 +375,10 @@ class EligibilityFilter(nn.Module):
             inputs.zero_()
             inputs.diagonal(dim1=0, dim2=2).copy_(phi[:, :, None])
         following = torch.empty_like(rows)
-        torch.mm(self.system, rows[d_out:], out=following[: d_out + n])
+        if len(self.systems) == 1:
+            torch.mm(self.system, rows[d_out:], out=following[: d_out + n])
+        else:
+            self._step_time_varying(rows[d_out:], following[: d_out + n])
         self._expose(following)
         return following[:d_out].view(d_out, self.batch_size, d_in, self.features).permute(1, 2, 0, 3)
 
@@ -293,6 +386,8 @@ class EligibilityFilter(nn.Module):
         """``step`` in numpy, in place in the current buffer (CPU): ``step(phi)`` and the trace it
         writes, as a tensor view (B, D_in, D_out, F) valid until the next step. Valid while only
         this function steps the filter (a torch ``step`` moves to a fresh buffer)."""
+        if len(self.systems) > 1:
+            raise ValueError("a time-varying forward model has no numpy step")
         rows, d_out, n, d_in = self._rows, self._outputs, self._order, self._inputs
         system, buffer = self.system.numpy(), rows.numpy()
         buffer[d_out + n :] = 0.0  # the one-hot input rows: only their diagonal is written below
@@ -309,6 +404,18 @@ class EligibilityFilter(nn.Module):
 
         trace = rows[:d_out].view(d_out, self.batch_size, d_in, self.features).permute(1, 2, 0, 3)
         return step, trace
+
+    def _step_time_varying(self, current: torch.Tensor, following: torch.Tensor) -> None:
+        """Each env's columns through the system of its own step in the trial (batched matmul)."""
+        index = self.step_index.clamp(max=len(self.systems) - 1)
+        self.step_index.add_(1)
+        if bool((index == index[0]).all()):  # envs in step: one matrix product, as for a fixed model
+            torch.mm(self.systems[index[0]], current, out=following)
+            return
+        columns = current.shape[1] // self.batch_size
+        per_env = current.view(-1, self.batch_size, columns).transpose(0, 1)  # (B, n + D_in, cols)
+        result = torch.bmm(self.systems[index], per_env)  # (B, D_out + n, cols)
+        following.view(-1, self.batch_size, columns).copy_(result.transpose(0, 1))
 
 
 class ResponseFilter(nn.Module):
@@ -327,6 +434,8 @@ class ResponseFilter(nn.Module):
         dtype: torch.dtype = torch.float32,
     ):
         super().__init__()
+        if isinstance(model, TimeVaryingForwardModel):
+            raise ValueError("optimizer rls needs a time-invariant forward model; use optimizer gradient")
         self._outputs, self._order = model.outputs, model.order
         kw = {"device": device, "dtype": dtype}
         system = np.block([[model.c, model.d], [model.a, model.b]]).T  # (n + D_in, D_out + n)

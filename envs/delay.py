@@ -28,6 +28,10 @@ class DelayLine:
         self._buffer[:] = value
         self._head = 0
 
+    def upcoming(self, value: np.ndarray) -> np.ndarray:
+        """What ``push(value)`` would return, without pushing."""
+        return value if self.steps == 0 else self._buffer[(self._head + 1) % (self.steps + 1)].copy()
+
     def push(self, value: np.ndarray) -> np.ndarray:
         self._buffer[self._head] = value
         self._head = (self._head + 1) % (self.steps + 1)

@@ -211,10 +211,17 @@ class MuscleTaskEnv(gym.Env):
     def _task_info(self) -> dict[str, Any]:
         return {}
 
-    def linearize(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def linearize(
+        self, action: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Discrete (A, B, C, D) of one control step, from excitations to the tracked output, about
-        the current state (e.g. the rest posture after ``reset``). Delays are not included: they are
-        the ``sensory_delay`` and ``motor_delay`` attributes."""
+        the current state (e.g. the rest posture after ``reset``). With ``action``: about the step
+        that action is about to start (the excitations it holds are those leaving the motor delay),
+        so activation dynamics are linearised on the side they are on (activating or deactivating).
+        Delays are not included: they are the ``sensory_delay`` and ``motor_delay`` attributes."""
+        if action is not None:
+            excitation = np.clip(np.asarray(action, dtype=np.float64).reshape(-1), 0.0, 1.0)
+            self.physics.data.ctrl[:] = self._motor.upcoming(excitation)
         a, b = self.physics.linearize(self._substeps)
         joints, epsilon = self.physics.n_joints, 1e-6
         angles = self.physics.joint_angles()

@@ -59,7 +59,7 @@ def run(control: CFPC, steps: int = 240, seed: int = 0) -> list[np.ndarray]:
             control.reset(torch.as_tensor(np.arange(batch) % 2 == 0))
         reference = np.sin(0.05 * k + np.arange(batch * dofs)).reshape(batch, dofs)
         measurement = reference + 0.2 * generator.standard_normal((batch, dofs))
-        cue = (k % 60 < 3) * np.ones((batch, cues))
+        cue = (k % 60 < 3) * np.linspace(1.0, 1.8, batch * cues).reshape(batch, cues)  # graded cues
         if k % 2:  # both entry points: tensors out, and host arrays out (what the agent calls)
             command = control.step(reference, measurement, cue).numpy()
         else:
