@@ -463,6 +463,18 @@ def as_json(results: list[CellResult]) -> list[dict]:
     return [asdict(r) for r in results]
 
 
+CELLS = "cells.jsonl"
+
+
+def save_cell(out: Path, result: CellResult) -> None:
+    """Append one finished cell to ``out/cells.jsonl``: a crash or a kill loses no finished work."""
+    import json
+
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / CELLS, "a") as stream:
+        stream.write(json.dumps(asdict(result)) + "\n")
+
+
 def write_outputs(bench: BenchConfig, profile: str, results: list[CellResult], out: Path) -> list[Path]:
     import json
 
@@ -486,11 +498,14 @@ def write_outputs(bench: BenchConfig, profile: str, results: list[CellResult], o
     return [out / name for name in files]
 
 
-def progress_printer(total: int, say: Callable[[str], None]) -> Callable[[CellResult], None]:
-    """A line per finished cell: which, its final error, elapsed time."""
+def progress_printer(
+    total: int, say: Callable[[str], None], save: Callable[[CellResult], None] = lambda r: None
+) -> Callable[[CellResult], None]:
+    """A line per finished cell (which, its final error, elapsed time), after ``save`` keeps it."""
     done, start = [0], time.perf_counter()
 
     def progress(result: CellResult) -> None:
+        save(result)
         done[0] += 1
         final = f"RMSE {result.final_rmse:.4g}" if result.curve.rmse else result.note
         say(f"[{done[0]}/{total}] {result.task} {result.label} seed {result.seed}: {final} "
@@ -500,8 +515,12 @@ def progress_printer(total: int, say: Callable[[str], None]) -> Callable[[CellRe
 
 
 def run_bench(
-    bench: BenchConfig, profile: str, workers: int, say: Callable[[str], None] = print
+    bench: BenchConfig,
+    profile: str,
+    workers: int,
+    say: Callable[[str], None] = print,
+    save: Callable[[CellResult], None] = lambda r: None,
 ) -> list[CellResult]:
     check(bench, profile)
     cells = expand(bench)
-    return run_cells(cells, profile, workers, progress_printer(len(cells), say))
+    return run_cells(cells, profile, workers, progress_printer(len(cells), say, save))

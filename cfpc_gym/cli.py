@@ -167,7 +167,7 @@ def _run(args) -> int:
 
 
 def _bench(args) -> int:
-    from .bench import default_workers, load_bench, run_bench, write_outputs
+    from .bench import default_workers, load_bench, run_bench, save_cell, write_outputs
 
     bench = load_bench(args.config, args.overrides)
     out = _out_dir(args, bench.name)  # refuse a used directory before hours of work
@@ -175,14 +175,19 @@ def _bench(args) -> int:
     def say(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
+    def save(result) -> None:
+        save_cell(out, result)
+
     if args.command == "bench":
         if bench.grid:
             raise UsageError("grid: a bench runs no grid; use cfpc-gym sweep for hyperparameter grids")
-        results = run_bench(bench, args.profile, args.workers or default_workers(), say)
+        results = run_bench(bench, args.profile, args.workers or default_workers(), say, save)
     else:
         from .sweep import run_sweep
 
-        results = run_sweep(bench, args.profile, address=args.address, workers=args.workers, say=say)
+        results = run_sweep(
+            bench, args.profile, address=args.address, workers=args.workers, say=say, save=save
+        )
     written = write_outputs(bench, args.profile, results, out)
     print((out / "results.md").read_text(), end="")
     print(f"wrote {', '.join(p.name for p in written)} to {out}")

@@ -76,6 +76,7 @@ def plot_learning_curves(rows_by_task: dict) -> bytes:
         axes.legend(fontsize=7)
     for axes in list(grid.flat)[len(tasks) :]:
         axes.set_visible(False)
+    return _png(figure)
 
 
 def plot_reaching(feedback, learner, title: str) -> bytes:

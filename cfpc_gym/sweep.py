@@ -36,6 +36,7 @@ def run_sweep(
     address: str | None = None,
     workers: int | None = None,
     say: Callable[[str], None] = print,
+    save: Callable[[CellResult], None] = lambda result: None,
 ) -> list[CellResult]:
     """Run every cell of every grid point; ``address`` names a Ray cluster (needs Ray)."""
     if not bench.grid:
@@ -49,7 +50,7 @@ def run_sweep(
         workers = workers or default_workers()
         say(f"Ray is not installed: {len(cells)} cells ({points} grid points) on a local pool of "
             f"{workers} processes ({INSTALL_HINT} for Ray)")  # fmt: skip
-        return run_cells(cells, profile, workers, progress_printer(len(cells), say))
+        return run_cells(cells, profile, workers, progress_printer(len(cells), say, save))
     import ray
 
     ray.init(address=address, num_cpus=None if address else workers, include_dashboard=False,
@@ -61,7 +62,7 @@ def run_sweep(
         remote = ray.remote(num_cpus=1)(run_cell)
         pending = {remote.remote(b, profile, c): i for i, (b, c) in enumerate(cells)}
         results: list[CellResult | None] = [None] * len(cells)
-        progress = progress_printer(len(cells), say)
+        progress = progress_printer(len(cells), say, save)
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             index = pending.pop(ready[0])
