@@ -169,6 +169,10 @@ class CellResult:
     def final_rmse(self) -> float:
         return self.curve.rmse[-1] if self.curve.rmse else math.nan
 
+    @classmethod
+    def from_dict(cls, data: dict) -> CellResult:
+        return cls(**{**data, "curve": Curve(**data["curve"])})
+
     @property
     def steps_per_second(self) -> float:
         wall = self.curve.wall_time_s[-1] if self.curve.wall_time_s else 0.0
@@ -288,12 +292,14 @@ def run_cells(
     profile: str,
     workers: int,
     on_result: Callable[[CellResult], None] = lambda r: None,
+    done: dict[tuple, CellResult] | None = None,
 ) -> list[CellResult]:
-    """Run cells on a local process pool (``workers`` 1: in this process), results in cell order."""
-    results: list[CellResult | None] = [None] * len(cells)
+    """Run cells on a local process pool (``workers`` 1: in this process), results in cell order;
+    cells already ``done`` (a resumed run) are not run again."""
+    results, todo = outstanding(cells, done)
     if workers <= 1:
-        for index, (bench, cell) in enumerate(cells):
-            results[index] = run_cell(bench, profile, cell)
+        for index in todo:
+            results[index] = run_cell(cells[index][0], profile, cells[index][1])
             on_result(results[index])
         return results
     import multiprocessing
@@ -301,11 +307,47 @@ def run_cells(
 
     context = multiprocessing.get_context("spawn")  # torch and MuJoCo do not survive fork
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = {pool.submit(run_cell, bench, profile, cell): i for i, (bench, cell) in enumerate(cells)}
+        futures = {pool.submit(run_cell, cells[i][0], profile, cells[i][1]): i for i in todo}
         for future in as_completed(futures):
             results[futures[future]] = future.result()
             on_result(results[futures[future]])
     return results
+
+
+def key(cell: Cell | CellResult) -> tuple:
+    return (cell.task, cell.method, cell.seed, cell.variant)
+
+
+def outstanding(
+    cells: list[tuple[BenchConfig, Cell]], done: dict[tuple, CellResult] | None
+) -> tuple[list[CellResult | None], list[int]]:
+    """Results so far (from ``done``) in cell order, and the indices of the cells still to run."""
+    done = done or {}
+    results = [done.get(key(cell)) for _, cell in cells]
+    return results, [i for i, result in enumerate(results) if result is None]
+
+
+def load_cells(out: Path, profile: str) -> dict[tuple, CellResult]:
+    """The cells a killed run finished (``out/cells.jsonl``), by key."""
+    import json
+
+    path, done = out / CELLS, {}
+    lines = path.read_text().splitlines() if path.exists() else []
+    for number, line in enumerate(lines, start=1):
+        try:
+            data = json.loads(line)
+            result = CellResult.from_dict({k: v for k, v in data.items() if k != "profile"})
+        except (ValueError, TypeError, KeyError):
+            if number == len(lines):
+                break  # a line cut short by the kill: that cell runs again
+            raise ConfigError(
+                f"--resume: {path} line {number} is corrupted; delete it to rerun that cell"
+            ) from None
+        if data.get("profile") != profile:
+            other = data.get("profile")
+            raise ConfigError(f"--resume: {path} holds cells of the {other} profile; pass --{other}")
+        done[key(result)] = result
+    return done
 
 
 def default_workers() -> int:
@@ -464,15 +506,20 @@ def as_json(results: list[CellResult]) -> list[dict]:
 
 
 CELLS = "cells.jsonl"
+BENCH_FILE = "bench.yaml"
 
 
-def save_cell(out: Path, result: CellResult) -> None:
+def dump_bench(bench: BenchConfig) -> str:
+    return yaml.safe_dump(bench.model_dump(mode="json"), sort_keys=False)
+
+
+def save_cell(out: Path, profile: str, result: CellResult) -> None:
     """Append one finished cell to ``out/cells.jsonl``: a crash or a kill loses no finished work."""
     import json
 
     out.mkdir(parents=True, exist_ok=True)
     with open(out / CELLS, "a") as stream:
-        stream.write(json.dumps(asdict(result)) + "\n")
+        stream.write(json.dumps({**asdict(result), "profile": profile}) + "\n")
 
 
 def write_outputs(bench: BenchConfig, profile: str, results: list[CellResult], out: Path) -> list[Path]:
@@ -483,7 +530,7 @@ def write_outputs(bench: BenchConfig, profile: str, results: list[CellResult], o
 
     out.mkdir(parents=True, exist_ok=True)
     files = {
-        "bench.yaml": yaml.safe_dump(bench.model_dump(mode="json"), sort_keys=False),
+        BENCH_FILE: dump_bench(bench),
         "results.md": markdown(results, bench.name, profile),
         "results.csv": csv(results),
         "results.json": json.dumps({"profile": profile, "cells": as_json(results)}, indent=1) + "\n",
@@ -520,7 +567,8 @@ def run_bench(
     workers: int,
     say: Callable[[str], None] = print,
     save: Callable[[CellResult], None] = lambda r: None,
+    done: dict[tuple, CellResult] | None = None,
 ) -> list[CellResult]:
     check(bench, profile)
     cells = expand(bench)
-    return run_cells(cells, profile, workers, progress_printer(len(cells), say, save))
+    return run_cells(cells, profile, workers, progress_printer(len(cells), say, save), done)

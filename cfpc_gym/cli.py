@@ -71,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--out", type=Path, help=f"results directory (default: runs/{name}-TIMESTAMP)")
         command.add_argument("--force", action="store_true", help="write into an existing results directory")
         command.add_argument("--workers", type=_positive, help="processes side by side (default: the CPUs)")
+        command.add_argument("--resume", type=Path, metavar="DIR", help="finish the killed run in DIR")
         if name == "sweep":
             command.add_argument("--address", help="Ray cluster address (default: start Ray on this machine)")
     return parser
@@ -167,26 +168,58 @@ def _run(args) -> int:
 
 
 def _bench(args) -> int:
-    from .bench import default_workers, load_bench, run_bench, save_cell, write_outputs
+    from .bench import (
+        BENCH_FILE,
+        CELLS,
+        check,
+        default_workers,
+        dump_bench,
+        load_bench,
+        load_cells,
+        run_bench,
+        save_cell,
+        write_outputs,
+    )
+    from .runner import write_atomic
 
-    bench = load_bench(args.config, args.overrides)
-    out = _out_dir(args, bench.name)  # refuse a used directory before hours of work
+    if args.resume:
+        if args.config or args.overrides or args.out:
+            raise UsageError("--resume DIR takes no CONFIG, --set or --out: the run's own bench.yaml is used")
+        if not (args.resume / BENCH_FILE).is_file():
+            raise UsageError(
+                f"--resume: {args.resume} holds no {BENCH_FILE}; is it a cfpc-gym bench directory?"
+            )
+        bench, out = load_bench(args.resume / BENCH_FILE), args.resume
+        done = load_cells(out, args.profile)
+    else:
+        bench, done = load_bench(args.config, args.overrides), {}
+        out = _out_dir(args, bench.name)  # refuse a used directory before hours of work
+    if args.command == "bench" and bench.grid:
+        raise UsageError("grid: a bench runs no grid; use cfpc-gym sweep for hyperparameter grids")
+    if args.command == "sweep":
+        from .sweep import check_sweep
+
+        check_sweep(bench, args.profile, args.address)  # every problem before anything is written
+    else:
+        check(bench, args.profile)
+    if not args.resume:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / CELLS).unlink(missing_ok=True)  # --force starts afresh
+        write_atomic(out / BENCH_FILE, dump_bench(bench))  # first: --resume reads it
 
     def say(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
     def save(result) -> None:
-        save_cell(out, result)
+        save_cell(out, args.profile, result)
 
     if args.command == "bench":
-        if bench.grid:
-            raise UsageError("grid: a bench runs no grid; use cfpc-gym sweep for hyperparameter grids")
-        results = run_bench(bench, args.profile, args.workers or default_workers(), say, save)
+        results = run_bench(bench, args.profile, args.workers or default_workers(), say, save, done)
     else:
         from .sweep import run_sweep
 
         results = run_sweep(
-            bench, args.profile, address=args.address, workers=args.workers, say=say, save=save
+            bench, args.profile, address=args.address, workers=args.workers, say=say, save=save, done=done
         )
     written = write_outputs(bench, args.profile, results, out)
     print((out / "results.md").read_text(), end="")

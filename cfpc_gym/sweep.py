@@ -16,6 +16,7 @@ from .bench import (
     check,
     default_workers,
     expand,
+    outstanding,
     progress_printer,
     run_cell,
     run_cells,
@@ -29,6 +30,15 @@ def ray_available() -> bool:
     return importlib.util.find_spec("ray") is not None
 
 
+def check_sweep(bench: BenchConfig, profile: str, address: str | None) -> None:
+    """Every problem a sweep would meet, before anything runs or is written."""
+    if not bench.grid:
+        raise ConfigError("grid: a sweep needs a grid of values, e.g. grid: {ilc.lead: [0.1, 0.15]}")
+    if address is not None and not ray_available():
+        raise ConfigError(f"--address needs Ray: {INSTALL_HINT}")
+    check(bench, profile)
+
+
 def run_sweep(
     bench: BenchConfig,
     profile: str,
@@ -37,20 +47,17 @@ def run_sweep(
     workers: int | None = None,
     say: Callable[[str], None] = print,
     save: Callable[[CellResult], None] = lambda result: None,
+    done: dict[tuple, CellResult] | None = None,
 ) -> list[CellResult]:
     """Run every cell of every grid point; ``address`` names a Ray cluster (needs Ray)."""
-    if not bench.grid:
-        raise ConfigError("grid: a sweep needs a grid of values, e.g. grid: {ilc.lead: [0.1, 0.15]}")
-    check(bench, profile)
+    check_sweep(bench, profile, address)
     cells = expand(bench)
     points = len(cells) // (len(bench.tasks) * len(bench.methods) * bench.seeds)
     if not ray_available():
-        if address is not None:
-            raise ConfigError(f"--address needs Ray: {INSTALL_HINT}")
         workers = workers or default_workers()
         say(f"Ray is not installed: {len(cells)} cells ({points} grid points) on a local pool of "
             f"{workers} processes ({INSTALL_HINT} for Ray)")  # fmt: skip
-        return run_cells(cells, profile, workers, progress_printer(len(cells), say, save))
+        return run_cells(cells, profile, workers, progress_printer(len(cells), say, save), done)
     import ray
 
     ray.init(address=address, num_cpus=None if address else workers, include_dashboard=False,
@@ -60,8 +67,8 @@ def run_sweep(
         where = f"the cluster at {address}" if address else f"{cpus} local CPUs"
         say(f"Ray: {len(cells)} cells ({points} grid points) on {where}")
         remote = ray.remote(num_cpus=1)(run_cell)
-        pending = {remote.remote(b, profile, c): i for i, (b, c) in enumerate(cells)}
-        results: list[CellResult | None] = [None] * len(cells)
+        results, todo = outstanding(cells, done)
+        pending = {remote.remote(cells[i][0], profile, cells[i][1]): i for i in todo}
         progress = progress_printer(len(cells), say, save)
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)

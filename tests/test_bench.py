@@ -149,3 +149,20 @@ def test_a_sweep_without_a_grid_is_refused(tmp_path, capsys):
 def test_bench_config_errors_name_the_key():
     with pytest.raises(ConfigError, match=r"^profiles: no 'full' profile"):
         bench_module.check(load_bench(overrides=["profiles={quick: {ppo_steps: 1, sac_steps: 1}}"]), "full")
+
+
+def test_a_killed_bench_resumes_to_the_uninterrupted_results(tmp_path, capsys):
+    matrix = ["--set", "tasks=[paper_linear]", "--set", "methods=[feedback, eligibility, ilc]",
+              "--set", "seeds=2", "--set", "profiles.quick.trials=3", "--workers", "1"]  # fmt: skip
+    assert cli(capsys, "bench", *matrix, "--out", str(tmp_path / "whole"))[0] == 0
+    killed = tmp_path / "killed"
+    assert cli(capsys, "bench", *matrix, "--out", str(killed))[0] == 0
+    lines = (killed / "cells.jsonl").read_text().splitlines()
+    (killed / "cells.jsonl").write_text("\n".join(lines[:2]) + "\n" + lines[2][:40])  # cut mid-line
+    (killed / "results.json").unlink()
+    code, _, err = cli(capsys, "bench", "--resume", str(killed), "--workers", "1")
+    assert code == 0 and err.count("seed") == 4  # only the four unfinished cells ran
+    cells = [json.loads((d / "results.json").read_text())["cells"] for d in (tmp_path / "whole", killed)]
+    assert [c["curve"]["rmse"] for c in cells[0]] == [c["curve"]["rmse"] for c in cells[1]]
+    code, _, err = cli(capsys, "bench", "--resume", str(killed), "--full")
+    assert code == 2 and "holds cells of the quick profile; pass --quick" in err
