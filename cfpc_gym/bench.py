@@ -93,6 +93,9 @@ class BenchConfig(Section):
     ilc: ILCConfig = ILCConfig()
     ppo: RLConfig = RLConfig()
     sac: RLConfig = RLConfig()
+    window: dict[str, int] = {}
+    """Trials per running mean, by task (default 1): for tasks whose trials differ (the arm's 8
+    targets), final RMSE and the steps to a level use the mean of that many consecutive trials."""
     grid: dict[str, list[Any]] = {}
     """cfpc-gym sweep only: dotted keys to values; ``task.KEY`` sets KEY in every task's run config,
     other keys set the bench config (e.g. ilc.lead, ppo.hyperparameters.learning_rate)."""
@@ -364,30 +367,50 @@ class Row:
     task: str
     label: str
     results: list[CellResult]
+    window: int = 1  # trials per running mean
 
     @property
     def ran(self) -> list[CellResult]:
         return [r for r in self.results if r.status != "skipped"]
 
+    def curves(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per seed that ran: env steps and the smoothed RMSE."""
+        return [(np.asarray(r.curve.env_steps), smoothed(r, self.window)) for r in self.ran if r.curve.rmse]
+
     @property
     def final(self) -> np.ndarray:
-        return np.array([r.final_rmse for r in self.ran])
+        """Per seed: the last point of the smoothed curve."""
+        return np.array([smoothed(r, self.window)[-1] for r in self.ran])
 
 
-def reach(result: CellResult, level: float) -> tuple[int, float] | None:
-    """Env steps and learning time at which the curve first gets to ``level`` or below."""
+def smoothed(result: CellResult, window: int) -> np.ndarray:
+    """The curve's running mean over ``window`` trials (trailing; the first window - 1 points are
+    NaN); RL curves are left alone: each of their points already averages evaluation episodes."""
+    rmse = np.asarray(result.curve.rmse, dtype=float)
+    if window <= 1 or result.method in ALGORITHMS or rmse.size < window:
+        return rmse
+    means = np.convolve(rmse, np.ones(window) / window, mode="valid")
+    return np.concatenate([np.full(window - 1, np.nan), means])
+
+
+def reach(result: CellResult, level: float, window: int = 1) -> tuple[int, float] | None:
+    """Env steps and learning time at which the (smoothed) curve first gets to ``level`` or below."""
     curve = result.curve
-    for steps, rmse, wall in zip(curve.env_steps, curve.rmse, curve.wall_time_s, strict=True):
+    for steps, rmse, wall in zip(curve.env_steps, smoothed(result, window), curve.wall_time_s, strict=True):
         if rmse <= level:
-            return steps, wall
+            return int(steps), float(wall)
     return None
 
 
-def rows_by_task(results: list[CellResult]) -> dict[str, list[Row]]:
+def rows_by_task(results: list[CellResult], window: dict[str, int] | None = None) -> dict[str, list[Row]]:
     grouped: dict[str, dict[str, list[CellResult]]] = {}
     for r in results:
         grouped.setdefault(r.task, {}).setdefault(r.label, []).append(r)
-    return {task: [Row(task, label, rs) for label, rs in labels.items()] for task, labels in grouped.items()}
+    window = window or {}
+    return {
+        task: [Row(task, label, rs, window.get(task, 1)) for label, rs in labels.items()]
+        for task, labels in grouped.items()
+    }
 
 
 def _mean_sd(values: np.ndarray) -> str:
@@ -398,7 +421,7 @@ def _mean_sd(values: np.ndarray) -> str:
 
 def _reach_text(row: Row, level: float, what: int) -> str:
     """Mean over the seeds that got there (steps: what=0, seconds: what=1), and how many did."""
-    hits = [reach(r, level) for r in row.ran]
+    hits = [reach(r, level, row.window) for r in row.ran]
     got = [h[what] for h in hits if h is not None]
     if not row.ran:
         return "-"
@@ -420,13 +443,15 @@ def improvement_levels(rows: list[Row]) -> tuple[float, float, float] | None:
     return start, start - 0.5 * (start - best), start - 0.9 * (start - best)
 
 
-def markdown(results: list[CellResult], title: str, profile: str) -> str:
-    lines = [f"# {title}", "", f"Profile `{profile}`. Final RMSE over seeds (mean ± sd); steps and learning "
-             "wall time to reach 50 % and 90 % of the improvement from feedback-only to the best method "
-             "(mean over the seeds that got there; (n/N) when not all did).", ""]  # fmt: skip
-    for task, rows in rows_by_task(results).items():
+def markdown(results: list[CellResult], bench: BenchConfig, profile: str) -> str:
+    lines = [f"# {bench.name}", "", f"Profile `{profile}`. Final RMSE over seeds (mean ± sd); steps and "
+             "learning wall time to reach 50 % and 90 % of the improvement from feedback-only to the best "
+             "method (mean over the seeds that got there; (n/N) when not all did).", ""]  # fmt: skip
+    for task, rows in rows_by_task(results, bench.window).items():
         levels = improvement_levels(rows)
         lines += [f"## {task}", ""]
+        if rows[0].window > 1:
+            lines += [f"Trial-based curves are running means over {rows[0].window} trials.", ""]
         if levels:
             lines.append(
                 f"Feedback-only {levels[0]:.4g}; 50 % level {levels[1]:.4g}; 90 % level {levels[2]:.4g}."
@@ -464,7 +489,7 @@ def claims(rows: list[Row]) -> list[str]:
         return []
     start = float(np.mean(feedback.final))
     level = start - 0.9 * (start - float(np.mean(cfpc.final)))
-    hits = [reach(r, level) for r in cfpc.ran]
+    hits = [reach(r, level, cfpc.window) for r in cfpc.ran]
     if level >= start or any(h is None for h in hits):
         return ["CFPC (eligibility) does not improve on feedback-only in every seed: no level to compare."]
     cfpc_steps = float(np.mean([h[0] for h in hits]))
@@ -476,7 +501,7 @@ def claims(rows: list[Row]) -> list[str]:
         row = by_label.get(algorithm)
         if not (row and row.ran):
             continue
-        rl_hits = [reach(r, level) for r in row.ran]
+        rl_hits = [reach(r, level, row.window) for r in row.ran]
         if all(h is not None for h in rl_hits):
             steps = float(np.mean([h[0] for h in rl_hits]))
             ratio = steps / cfpc_steps
@@ -531,10 +556,10 @@ def write_outputs(bench: BenchConfig, profile: str, results: list[CellResult], o
     out.mkdir(parents=True, exist_ok=True)
     files = {
         BENCH_FILE: dump_bench(bench),
-        "results.md": markdown(results, bench.name, profile),
+        "results.md": markdown(results, bench, profile),
         "results.csv": csv(results),
         "results.json": json.dumps({"profile": profile, "cells": as_json(results)}, indent=1) + "\n",
-        "error_vs_steps.png": plot_learning_curves(rows_by_task(results)),
+        "error_vs_steps.png": plot_learning_curves(rows_by_task(results, bench.window)),
     }
     for task in bench.tasks:  # the run configs as they were: bundled ones change between versions
         with contextlib.suppress(ConfigError):

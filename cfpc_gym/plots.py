@@ -63,12 +63,12 @@ def plot_learning_curves(rows_by_task: dict) -> bytes:
     figure, grid = plt.subplots(lines, columns, figsize=(5.2 * columns, 4 * lines), squeeze=False)
     for axes, task in zip(grid.flat, tasks, strict=False):
         for row in rows_by_task[task]:
-            curves = [r.curve for r in row.ran if r.curve.env_steps]
+            curves = row.curves()  # (env steps, RMSE smoothed over the task's window) per seed
             if not curves:
                 continue
-            length = min(len(c.env_steps) for c in curves)  # seeds that stopped early cut the band
-            steps = np.mean([c.env_steps[:length] for c in curves], axis=0)
-            rmse = np.array([c.rmse[:length] for c in curves])
+            length = min(len(steps) for steps, _ in curves)  # seeds that stopped early cut the band
+            steps = np.mean([steps[:length] for steps, _ in curves], axis=0)
+            rmse = np.array([rmse[:length] for _, rmse in curves])
             (line,) = axes.loglog(steps, rmse.mean(axis=0), label=row.label)
             axes.fill_between(steps, rmse.min(axis=0), rmse.max(axis=0), color=line.get_color(), alpha=0.2)
         axes.set(title=task, xlabel="environment steps", ylabel="tracking RMSE")
