@@ -91,10 +91,11 @@ def train_rl(
     curve, learning_time = Curve(), 0.0
     eval_seeds = [seed + 10_000 + i for i in range(eval_episodes)]  # episodes never trained on
     for point in evaluation_points(steps, evaluations):
-        if model.num_timesteps < point:
-            start = time.perf_counter()
-            model.learn(point - model.num_timesteps, reset_num_timesteps=False)
-            learning_time += time.perf_counter() - start
+        if curve.env_steps and model.num_timesteps >= point:
+            continue  # PPO learns in whole rollouts: this point was passed already
+        start = time.perf_counter()
+        model.learn(point - model.num_timesteps, reset_num_timesteps=False)
+        learning_time += time.perf_counter() - start
         curve.add(model.num_timesteps, tracking_rmse(evaluation_env, model, eval_seeds), learning_time)
     env.close()
     evaluation_env.close()

@@ -210,6 +210,12 @@ def bundled_config_path(name: str) -> Path:
     return Path(str(files("cfpc_gym.configs") / f"{name}.yaml"))
 
 
+def bundled_run_configs() -> list[Path]:
+    """The bundled run configs (those naming an env; bench and sweep configs do not), by file name."""
+    paths = sorted(Path(str(p)) for p in files("cfpc_gym.configs").iterdir() if p.name.endswith(".yaml"))
+    return [path for path in paths if "env" in read_yaml(path)]
+
+
 DEFAULT_CONFIG = "cued_elbow"
 
 

@@ -8,8 +8,6 @@ env = SensoryDelay(gym.make("Reacher-v5"), delay=0.04)            # observations
 
 from __future__ import annotations
 
-from importlib.resources import files
-from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -18,7 +16,7 @@ from gymnasium import spaces
 
 from .agent import CFPCAgent
 from .build import make_agent
-from .config import RunConfig, load_config, read_yaml
+from .config import RunConfig, bundled_run_configs, load_config, read_yaml
 from .envs.delay import DelayLine, delay_steps
 
 
@@ -132,8 +130,8 @@ def bundled_config_for(env: gym.Env) -> RunConfig:
     """The bundled run config written for this env's id (its feedback gains suit that env); the
     first by file name where several are (bench and sweep configs are not run configs)."""
     env_id = env.spec.id if env.spec is not None else None
-    for path in sorted(Path(str(p)) for p in files("cfpc_gym.configs").iterdir() if p.name.endswith(".yaml")):
-        if read_yaml(path).get("env", {}).get("id") == env_id:
+    for path in bundled_run_configs():
+        if read_yaml(path)["env"].get("id") == env_id:
             return load_config(path)
     raise ValueError(f"agent: no bundled config for env {env_id!r}; pass a CFPCAgent or a RunConfig")
 

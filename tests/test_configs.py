@@ -1,15 +1,19 @@
 """Meta-test over the bundled configs: each validates and builds every controller it names."""
 
-from importlib.resources import files
-
 import pytest
 
-from cfpc_gym.config import load_config
+from cfpc_gym.bench import load_bench
+from cfpc_gym.config import bundled_config_path, bundled_run_configs, load_config
 from cfpc_gym.runner import prepare_experiment
 
-BUNDLED = sorted(
-    p.name.removesuffix(".yaml") for p in files("cfpc_gym.configs").iterdir() if p.name.endswith(".yaml")
-)
+BUNDLED = [path.stem for path in bundled_run_configs()]
+BENCHES = ("bench", "sweep_ilc", "sweep_learning_rate")
+
+
+@pytest.mark.parametrize("name", BENCHES)
+def test_bundled_bench_configs_validate_and_name_bundled_tasks(name):
+    bench = load_bench(name)
+    assert all(bundled_config_path(task).is_file() for task in bench.tasks)
 
 
 def test_every_rule_has_a_sample_config():
