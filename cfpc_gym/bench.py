@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 import numpy as np
 import yaml
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 
 from .baselines import ALGORITHMS, Curve, require_sb3, train_rl
 from .config import (
@@ -40,16 +40,14 @@ from .config import (
     Section,
     TimeTableConfig,
     apply_override,
-    bundled_config_path,
     dump_config,
     load_config,
-    one_line,
-    read_yaml,
+    read_config,
+    validated,
 )
 
 TRIAL_METHODS = ("feedback", "eligibility", "lms", "delayed", "fel", "ilc")
 METHODS = TRIAL_METHODS + ALGORITHMS
-PROFILES = ("quick", "full")
 
 
 class ProfileConfig(Section):
@@ -121,21 +119,12 @@ DEFAULT_BENCH = "bench"
 
 
 def load_bench(path: str | Path | None = None, overrides: Iterable[str] = ()) -> BenchConfig:
-    """Read, override and validate; ``path`` None: the bundled bench; a bare name: a bundled config."""
-    path = Path(path) if path is not None else bundled_config_path(DEFAULT_BENCH)
-    if not path.is_file() and path.suffix == "" and bundled_config_path(path.name).exists():
-        path = bundled_config_path(path.name)
-    data = read_yaml(path)
-    for assignment in overrides:
-        apply_override(data, assignment)
-    return validate_bench(data)
+    """Read, override and validate a bench config (``path`` None: the bundled bench)."""
+    return validate_bench(read_config(path, overrides, DEFAULT_BENCH))
 
 
 def validate_bench(data: dict[str, Any]) -> BenchConfig:
-    try:
-        return BenchConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(one_line(exc)) from None
+    return validated(BenchConfig, data)
 
 
 # --- cells: one task, one method, one seed ------------------------------------------------------

@@ -7,6 +7,7 @@ are rejected, strings such as "1e-3" are coerced to numbers, and every problem b
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -280,24 +281,33 @@ def one_line(error: ValidationError) -> str:
     return f"{loc}: {message}{more}"
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> RunConfig:
-    """Read, override and validate. ``path`` None: the embedded default; a bare name: a bundled config."""
-    if path is None:
-        path = bundled_config_path(DEFAULT_CONFIG)
-    path = Path(path)
+def read_config(path: str | Path | None, overrides: Iterable[str], default: str) -> dict[str, Any]:
+    """The YAML of a config with ``--set`` overrides applied. ``path`` None: the bundled ``default``;
+    a bare name: a bundled config."""
+    path = Path(path) if path is not None else bundled_config_path(default)
     if not path.is_file() and path.suffix == "" and bundled_config_path(path.name).exists():
         path = bundled_config_path(path.name)
     data = read_yaml(path)
     for assignment in overrides:
         apply_override(data, assignment)
-    return validate_config(data)
+    return data
+
+
+def validated(model: type[BaseModel], data: dict[str, Any]):
+    """``model`` from ``data``, or a ConfigError in one line naming the key."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(one_line(exc)) from None
+
+
+def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -> RunConfig:
+    """Read, override and validate a run config (``path`` None: the embedded default)."""
+    return validate_config(read_config(path, overrides, DEFAULT_CONFIG))
 
 
 def validate_config(data: dict[str, Any]) -> RunConfig:
-    try:
-        return RunConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(one_line(exc)) from None
+    return validated(RunConfig, data)
 
 
 def dump_config(config: RunConfig) -> str:
