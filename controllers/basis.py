@@ -113,6 +113,10 @@ class RaisedCosineBasis(Basis):
     Bump j: 0.5 (1 + cos(pi (t - c_j) / h)) for |t - c_j| < h, centres c_j evenly spaced over
     [start, start + span], half-width h = overlap * spacing. With overlap 1 the bumps sum to 1.
     Features are 0 before the first onset.
+
+    Time since onset only takes the values n dt, so the bumps are a table with a row per control
+    step, the last row (all zeros: every bump is over) standing for "long ago" and "never": a
+    step is a row lookup, whatever the basis size.
     """
 
     def __init__(
@@ -135,50 +139,47 @@ class RaisedCosineBasis(Basis):
         kw = {"device": device, "dtype": dtype}
         self.half_width = overlap * spacing
         self.register_buffer("centres", torch.linspace(start, start + span, size, **kw))
-        self.register_buffer("elapsed", torch.full((batch_size, cues), math.inf, **kw))
+        # Rows n = 0, 1, ... until the last bump has ended; the row after them is all zeros.
+        self.never = max(math.ceil((start + span + self.half_width) / dt), 0) + 1
+        elapsed = torch.arange(self.never + 1, dtype=torch.float64) * dt
+        # 0.5 (1 + cos(pi d)), d = (elapsed - centre) / half-width clipped to +-1: exactly 0 outside.
+        phase = (elapsed[:, None] - self.centres.double()).mul_(math.pi / self.half_width)
+        table = phase.clamp_(-math.pi, math.pi).cos_().add_(1.0).mul_(0.5)
+        table[-1] = 0.0
+        self.register_buffer("table", table.to(**kw), persistent=False)
+        self.register_buffer("steps", torch.full((batch_size, cues), self.never, dtype=torch.long, device=device))
         self.register_buffer("previous_cue", torch.zeros(batch_size, cues, **kw))
 
     def reset(self, mask: torch.Tensor | None = None) -> None:
-        never = torch.ones(self.batch_size, dtype=torch.bool, device=self.elapsed.device)
+        never = torch.ones(self.batch_size, dtype=torch.bool, device=self.steps.device)
         rows = never if mask is None else mask
-        self.elapsed.masked_fill_(rows[:, None], math.inf)
+        self.steps.masked_fill_(rows[:, None], self.never)
         self.previous_cue.masked_fill_(rows[:, None], 0.0)
 
     def step(self, cue: torch.Tensor) -> torch.Tensor:
         onset = torch.ge(cue, 0.5).logical_and_(self.previous_cue < 0.5)
-        self.elapsed.add_(self.dt).masked_fill_(onset, 0.0)
+        self.steps.add_(1).clamp_(max=self.never).masked_fill_(onset, 0)
         self.previous_cue.copy_(cue)
-        # 0.5 (1 + cos(pi d)), d = (elapsed - centre) / half-width clipped to +-1: exactly 0 outside.
-        phase = torch.sub(self.elapsed.unsqueeze(-1), self.centres).mul_(math.pi / self.half_width)
-        bumps = phase.clamp_(-math.pi, math.pi).cos_().add_(1.0).mul_(0.5)
-        return bumps.view(cue.shape[0], -1)
+        return self.table[self.steps].view(cue.shape[0], -1)
 
     def numpy_step(self) -> tuple[Callable[[np.ndarray], None], np.ndarray]:
-        elapsed, previous_cue, centres = self.elapsed.numpy(), self.previous_cue.numpy(), self.centres.numpy()
-        since_onset = elapsed[:, :, None]
-        onset, falling = np.empty(elapsed.shape, dtype=bool), np.empty(elapsed.shape, dtype=bool)
-        phase = np.zeros((*elapsed.shape, self.size), dtype=elapsed.dtype)
-        # Constants as arrays of the state's dtype: a Python float costs ~1 us more per op.
-        constants = (self.dt, math.pi / self.half_width, math.pi, 0.5, 1.0)
-        dt, scale, pi, half, one = (np.asarray(c, dtype=elapsed.dtype) for c in constants)
-        lowest = -pi
+        steps, previous_cue, table = self.steps.numpy(), self.previous_cue.numpy(), self.table.numpy()
+        onset, falling = np.empty(steps.shape, dtype=bool), np.empty(steps.shape, dtype=bool)
+        bumps = np.zeros((*steps.shape, self.size), dtype=table.dtype)
+        # Constants as 0-d arrays of the operands' dtypes: a Python scalar costs ~1 us more per op.
+        half, one, never = np.asarray(0.5, table.dtype), np.asarray(1, steps.dtype), np.asarray(self.never, steps.dtype)
 
         def step(cue: np.ndarray) -> None:
             np.greater_equal(cue, half, out=onset)
             np.less(previous_cue, half, out=falling)
             np.logical_and(onset, falling, out=onset)
-            np.add(elapsed, dt, out=elapsed)
-            elapsed[onset] = 0.0
+            np.add(steps, one, out=steps)
+            np.minimum(steps, never, out=steps)
+            np.copyto(steps, 0, where=onset)
             previous_cue[...] = cue
-            np.subtract(since_onset, centres, out=phase)
-            np.multiply(phase, scale, out=phase)
-            np.maximum(phase, lowest, out=phase)
-            np.minimum(phase, pi, out=phase)
-            np.cos(phase, out=phase)
-            np.add(phase, one, out=phase)
-            np.multiply(phase, half, out=phase)
+            np.take(table, steps, axis=0, out=bumps)
 
-        return step, phase.reshape(self.batch_size, -1)
+        return step, bumps.reshape(self.batch_size, -1)
 
 
 class TappedDelayLine(Basis):

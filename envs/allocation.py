@@ -30,13 +30,15 @@ def antagonist_split(
     ``torque_per_excitation`` is (muscles,) or (1, muscles), signed; returns excitations (muscles,).
     """
     _check(cocontraction)
-    capacity = np.asarray(torque_per_excitation, dtype=np.float64).reshape(-1)
-    excitation = np.full(capacity.shape, cocontraction)
-    needed = float(command) - float(capacity @ excitation)
-    agonists = capacity * needed > 0.0
-    if agonists.any():
-        excitation[agonists] += needed / capacity[agonists].sum()
-    return np.clip(excitation, 0.0, 1.0)
+    # A handful of muscles, every control step: Python floats cost less than array operations.
+    capacity = np.asarray(torque_per_excitation, dtype=np.float64).reshape(-1).tolist()
+    needed = float(command) - cocontraction * sum(capacity)
+    pulling = sum(c for c in capacity if c * needed > 0.0)
+    if pulling == 0.0:  # no muscle pulls the needed way (or nothing is needed): the floor alone
+        return np.full(len(capacity), cocontraction)
+    # Agonists get needed / pulling > 0 on top of the floor (>= 0): only the top bound can bind.
+    agonist = min(cocontraction + needed / pulling, 1.0)
+    return np.array([agonist if c * needed > 0.0 else cocontraction for c in capacity])
 
 
 def least_squares_allocation(

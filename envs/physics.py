@@ -42,6 +42,12 @@ class MusclePhysics:
         self._qpos = model.jnt_qposadr.copy()
         self._dof = model.jnt_dofadr.copy()
         self._moment = np.zeros((model.nu, model.nv))
+        self._every_dof = np.array_equal(self._dof, np.arange(model.nv))  # no columns to pick
+        # Per muscle: views of what mju_muscleGain reads besides length and velocity (fixed per model).
+        self._gain_parameters = [
+            (model.actuator_lengthrange[i], model.actuator_acc0[i], model.actuator_gainprm[i, :9])
+            for i in range(model.nu)
+        ]
 
     @classmethod
     def from_asset(cls, asset: str) -> MusclePhysics:
@@ -129,24 +135,13 @@ class MusclePhysics:
             self.data.moment_rowadr,
             self.data.moment_colind,
         )
-        return -self._moment[:, self._dof].T.copy()
+        return -(self._moment.T if self._every_dof else self._moment[:, self._dof].T)
 
     def isometric_forces(self) -> np.ndarray:
         """Active tension (N) at full activation and the current lengths: peak force x force-length factor."""
-        model, data = self.model, self.data
         # Velocity 0: the allocation depends on posture only, not on how fast the muscle is moving.
-        return np.array(
-            [
-                -mujoco.mju_muscleGain(
-                    data.actuator_length[i],
-                    0.0,
-                    model.actuator_lengthrange[i],
-                    model.actuator_acc0[i],
-                    model.actuator_gainprm[i, :9],
-                )
-                for i in range(model.nu)
-            ]
-        )
+        length, gain = self.data.actuator_length, mujoco.mju_muscleGain
+        return np.array([-gain(length[i], 0.0, *parameters) for i, parameters in enumerate(self._gain_parameters)])
 
     def torque_per_excitation(self) -> np.ndarray:
         """(joints, muscles): joint torque (N*m) of each muscle at full, steady activation in this posture."""
