@@ -8,8 +8,9 @@
    with a constant action (target: >= 0.8x). The three are interleaved in each repeat.
 2. Batches of B envs of ElbowTrack: the CFPC controller's time per env-step (step + update), each
    backend, against MuJoCo's physics time per env-step (one control step = dt / timestep
-   mj_steps), the physics both as a Python loop of mj_step and as mujoco.rollout (multi-threaded,
-   batched; target: the controller <= 5% of the physics).
+   mj_steps), the physics as a Python loop of mj_step and as mujoco.rollout (batched) on 1 thread
+   and on every core (target: the controller <= 5% of the physics). The controller runs on one
+   thread, so rollout on one thread is the like-for-like comparison.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ if "--threads" in sys.argv:  # numpy's BLAS reads its thread count once, at impo
 import mujoco
 import numpy as np
 import torch
+from cfpc_gym.controllers.cfpc import NUMPY_MAX_BATCH
 from mujoco import rollout
 
 from cfpc_gym.agent import env_attribute
@@ -111,8 +113,9 @@ def controller_seconds_per_step(config, index: int, batch: int, steps: int, back
     return (time.perf_counter() - start) / steps
 
 
-def physics_seconds_per_env_step(batch: int, steps: int, use_rollout: bool) -> float:
-    """ElbowTrack's MuJoCo model, random excitations held over each control step's substeps."""
+def physics_seconds_per_env_step(batch: int, steps: int, rollout_threads: int = 0) -> float:
+    """ElbowTrack's MuJoCo model, random excitations held over each control step's substeps:
+    mujoco.rollout on ``rollout_threads`` threads, or (0) a Python loop of mj_step."""
     env = make_env(load_config("cued_elbow"))
     env.reset(seed=0)
     unwrapped = env.unwrapped
@@ -122,13 +125,13 @@ def physics_seconds_per_env_step(batch: int, steps: int, use_rollout: bool) -> f
     mujoco.mj_forward(model, data)
     generator = np.random.default_rng(0)
     excitations = generator.random((batch, steps, model.nu))
-    if use_rollout:
+    if rollout_threads:
         spec = mujoco.mjtState.mjSTATE_FULLPHYSICS
         state = np.empty(mujoco.mj_stateSize(model, spec))
         mujoco.mj_getState(model, data, state, spec)
         initial = np.tile(state, (batch, 1))
         control = np.repeat(excitations, substeps, axis=1)  # held over the substeps
-        threads = [mujoco.MjData(model) for _ in range(os.cpu_count() or 1)]
+        threads = [mujoco.MjData(model) for _ in range(rollout_threads)]
         start = time.perf_counter()
         rollout.rollout(model, threads, initial, control, persistent_pool=True)
         elapsed = time.perf_counter() - start
@@ -184,9 +187,15 @@ def main() -> None:
         ratio = step / (step + act + observe)
         print(f"{config.env.id:<28} {step:9.1f} {act:10.1f} {allocation:18.1f} {observe:14.1f} {ratio:5.2f}")
 
-    print("\n2. ElbowTrack batches, microseconds per env-step; controller / mujoco.rollout")
-    columns = ("B", "torch", "numpy", "mj_step loop", "rollout", "torch/rollout", "numpy/rollout")
-    widths = (6, 8, 8, 13, 9, 14, 14)
+    cores = os.cpu_count() or 1
+    print(
+        f"\n2. ElbowTrack batches, microseconds per env-step. The controller runs on 1 thread, so the"
+        f"\n   like-for-like share is against mujoco.rollout on 1 thread; against rollout on all {cores}"
+        f"\n   cores, the physics gets {cores}x the hardware. share = backend auto's pick / rollout"
+    )
+    columns = ("B", "torch", "numpy", "mj_step loop", "rollout 1", f"rollout {cores}")
+    columns += ("share 1", f"share {cores}")
+    widths = (6, 8, 8, 13, 10, 10, 8, 8)
     print(" ".join(f"{name:>{width}}" for name, width in zip(columns, widths, strict=True)))
     config, index = cfpc_config("cued_elbow")
     for batch in args.batches:
@@ -196,12 +205,15 @@ def main() -> None:
             for backend in BACKENDS:
                 seconds = controller_seconds_per_step(config, index, batch, 5 * steps, backend)
                 controller[backend] = min(controller[backend], seconds / batch)
-        loop = min(physics_seconds_per_env_step(batch, steps, False) for _ in range(args.repeats))
-        batched = min(physics_seconds_per_env_step(batch, steps, True) for _ in range(args.repeats))
-        torch_time, numpy_time = controller["torch"], controller["numpy"]
+        physics = {
+            threads: min(physics_seconds_per_env_step(batch, steps, threads) for _ in range(args.repeats))
+            for threads in (0, 1, cores)
+        }
+        auto = controller["numpy" if batch <= NUMPY_MAX_BATCH else "torch"]
         print(
-            f"{batch:>6} {torch_time * 1e6:8.2f} {numpy_time * 1e6:8.2f} {loop * 1e6:13.2f} "
-            f"{batched * 1e6:9.2f} {torch_time / batched:14.1%} {numpy_time / batched:14.1%}"
+            f"{batch:>6} {controller['torch'] * 1e6:8.2f} {controller['numpy'] * 1e6:8.2f} "
+            f"{physics[0] * 1e6:13.2f} {physics[1] * 1e6:10.2f} {physics[cores] * 1e6:10.2f} "
+            f"{auto / physics[1]:8.1%} {auto / physics[cores]:8.1%}"
         )
 
 

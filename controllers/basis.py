@@ -147,7 +147,8 @@ class RaisedCosineBasis(Basis):
         table = phase.clamp_(-math.pi, math.pi).cos_().add_(1.0).mul_(0.5)
         table[-1] = 0.0
         self.register_buffer("table", table.to(**kw), persistent=False)
-        self.register_buffer("steps", torch.full((batch_size, cues), self.never, dtype=torch.long, device=device))
+        never = torch.full((batch_size, cues), self.never, dtype=torch.long, device=device)
+        self.register_buffer("steps", never)  # control steps since the last onset, at most never
         self.register_buffer("previous_cue", torch.zeros(batch_size, cues, **kw))
 
     def reset(self, mask: torch.Tensor | None = None) -> None:
@@ -167,7 +168,8 @@ class RaisedCosineBasis(Basis):
         onset, falling = np.empty(steps.shape, dtype=bool), np.empty(steps.shape, dtype=bool)
         bumps = np.zeros((*steps.shape, self.size), dtype=table.dtype)
         # Constants as 0-d arrays of the operands' dtypes: a Python scalar costs ~1 us more per op.
-        half, one, never = np.asarray(0.5, table.dtype), np.asarray(1, steps.dtype), np.asarray(self.never, steps.dtype)
+        half = np.asarray(0.5, table.dtype)
+        one, never = np.asarray(1, steps.dtype), np.asarray(self.never, steps.dtype)
 
         def step(cue: np.ndarray) -> None:
             np.greater_equal(cue, half, out=onset)

@@ -141,7 +141,7 @@ class MusclePhysics:
         """Active tension (N) at full activation and the current lengths: peak force x force-length factor."""
         # Velocity 0: the allocation depends on posture only, not on how fast the muscle is moving.
         length, gain = self.data.actuator_length, mujoco.mju_muscleGain
-        return np.array([-gain(length[i], 0.0, *parameters) for i, parameters in enumerate(self._gain_parameters)])
+        return np.array([-gain(length[i], 0.0, *muscle) for i, muscle in enumerate(self._gain_parameters)])
 
     def torque_per_excitation(self) -> np.ndarray:
         """(joints, muscles): joint torque (N*m) of each muscle at full, steady activation in this posture."""
