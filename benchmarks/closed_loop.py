@@ -5,7 +5,8 @@
 1. Single env: closed-loop env steps per second of cfpc_gym/LinearPlant-v0 (config paper_linear)
    and cfpc_gym/ElbowTrack-v0 (config cued_elbow) with the CFPC agent acting and learning every
    step, with the controller's torch backend and its numpy backend, against the same env stepped
-   with a constant action (target: >= 0.8x). The three are interleaved in each repeat.
+   with a constant action (target: >= 0.8x), and with the env's allocation of a constant command
+   (the ceiling for any controller driving the env's joints). Interleaved in each repeat.
 2. Batches of B envs of ElbowTrack: the CFPC controller's time per env-step (step + update), each
    backend, against MuJoCo's physics time per env-step (one control step = dt / timestep
    mj_steps), the physics as a Python loop of mj_step and as mujoco.rollout (batched) on 1 thread
@@ -43,25 +44,28 @@ def cfpc_config(name: str):
 BACKENDS = ("torch", "numpy")
 
 
-def steps_per_second(config, index: int, steps: int, backend: str | None) -> float:
-    """Env steps per second of one env: driven by the CFPC agent (with ``backend``), or, when
-    ``backend`` is None, by a constant action."""
+def steps_per_second(config, index: int, steps: int, driver: str) -> float:
+    """Env steps per second of one env, driven by: the CFPC agent with backend ``driver``
+    ("torch", "numpy"); a ``"constant"`` action; or (``"allocation"``) the env's allocation of a
+    constant joint command, every step: what any joint-space controller pays before its own cost."""
     env = make_env(config)
-    learn = backend is not None
-    agent = make_agent(config, index, env) if learn else None
+    agent = make_agent(config, index, env) if driver in BACKENDS else None
     if agent is not None:
-        agent.controller.backend = backend
-    constant = (
-        env.action_space.sample() * 0
-        + env.action_space.low
-        + 0.1 * (env.action_space.high - env.action_space.low)
-    )
+        agent.controller.backend = driver
+    allocate, dtype = env_attribute(env, "allocate"), env.action_space.dtype
+    constant = env.action_space.low + 0.1 * (env.action_space.high - env.action_space.low)
+    command = np.full(env_attribute(env, "tracking_spec").dofs, 0.1)
     observation, info = env.reset(seed=config.seed)
     start = time.perf_counter()
     for _ in range(steps):
-        action = agent.act(observation, info) if learn else constant
+        if agent is not None:
+            action = agent.act(observation, info)
+        elif driver == "allocation":
+            action = np.asarray(allocate(command), dtype=dtype)
+        else:
+            action = constant
         observation, _, terminated, truncated, info = env.step(action)
-        if learn:
+        if agent is not None:
             agent.observe(terminated, truncated)
         if terminated or truncated:
             observation, info = env.reset()
@@ -163,19 +167,23 @@ def main() -> None:
         f"torch threads {torch.get_num_threads()}; best of {args.repeats}"
     )
 
-    print("\n1. single env, env steps per second: constant action, CFPC learning with each backend")
-    print(f"{'env':<28} {'constant action':>16} {'torch':>8} {'numpy':>8} {'ratio torch':>11} {'numpy':>6}")
+    print(
+        "\n1. single env, env steps per second: constant action; allocation of a constant command"
+        "\n   (a free controller); CFPC learning with each backend. ratio = rate / constant action's"
+    )
+    drivers = ("constant", "allocation", *BACKENDS)
+    print(
+        f"{'env':<28} " + " ".join(f"{name:>10}" for name in drivers) + "   ratio: " + " ".join(drivers[1:])
+    )
     for name in ("paper_linear", "cued_elbow"):
         config, index = cfpc_config(name)
-        best = dict.fromkeys((None, *BACKENDS), 0.0)
+        best = dict.fromkeys(drivers, 0.0)
         for _ in range(args.repeats):  # interleaved, so that load on the machine hits all alike
-            for backend in best:
-                best[backend] = max(best[backend], steps_per_second(config, index, args.steps, backend))
-        constant, torch_rate, numpy_rate = best.values()
-        print(
-            f"{config.env.id:<28} {constant:16.0f} {torch_rate:8.0f} {numpy_rate:8.0f} "
-            f"{torch_rate / constant:11.2f} {numpy_rate / constant:6.2f}"
-        )
+            for driver in drivers:
+                best[driver] = max(best[driver], steps_per_second(config, index, args.steps, driver))
+        rates = " ".join(f"{best[driver]:10.0f}" for driver in drivers)
+        ratios = " ".join(f"{best[driver] / best['constant']:.2f}" for driver in drivers[1:])
+        print(f"{config.env.id:<28} {rates}   ratio: {ratios}")
 
     # Medians resist load that comes and goes better than a best-of rate does.
     print("\n   where a single-env step goes, median microseconds (backend auto: numpy for one env);")
