@@ -20,7 +20,7 @@ from cfpc_gym.cli import main
 from cfpc_gym.config import ControllerConfig, ForwardModelConfig, load_config
 from cfpc_gym.optimum import gauss_newton_optimum, least_squares_optimum
 from cfpc_gym.responses import fit_quality
-from cfpc_gym.runner import run_experiment
+from cfpc_gym.runner import prepare, run_controller, run_experiment
 
 DT = 0.01
 
@@ -123,6 +123,45 @@ def test_a_time_varying_model_with_recursive_least_squares_is_refused(capsys, tm
     assert (
         "controllers.1: optimizer rls needs a time-invariant forward model; use optimizer gradient" in error
     )
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        (
+            "controllers.1.forward_model.relinearize_every=0",
+            "controllers.1.forward_model.relinearize_every: Input should be greater than or equal to 1",
+        ),
+        (
+            "controllers.2.forward_model.schedule=movement",  # kind identified
+            "controllers.2.forward_model.schedule: movement re-linearises MuJoCo's model of the body: "
+            "needs kind linearized, not identified",
+        ),
+        (
+            "controllers.1.optimizer=rls",
+            "controllers.1: optimizer rls needs a time-invariant forward model; use optimizer gradient",
+        ),
+    ],
+)
+def test_a_movement_schedule_that_cannot_run_names_the_key(capsys, tmp_path, setting, expected):
+    movement = "controllers.1.forward_model.schedule=movement"
+    assert expected in run_cli(capsys, tmp_path, "elbow_delays", "--set", movement, "--set", setting)
+
+
+def test_relinearising_along_a_feedback_only_trial_gives_the_trajectory_model():
+    config = load_config("elbow_delays", ["trials=1"])
+    model = ForwardModelConfig(kind="linearized", schedule="movement")
+    config.controllers = [
+        ControllerConfig(name="m", rule="eligibility", learning_rate=0.0, forward_model=model)
+    ]
+    agent = prepare(config, 0)
+    trajectory = agent.controller.rule.trace  # the first model: along a feedback-only trial
+    result = run_controller(config, 0, lambda _: None, agent)  # weights stay 0: feedback only
+    relinearized = agent.controller.rule.trace
+    assert relinearized is not trajectory and result.relinearized_along.shape == (200, 1)
+    for along, expected in zip(relinearized.models, trajectory.models, strict=True):
+        for matrix in "abcd":
+            np.testing.assert_array_equal(getattr(along, matrix), getattr(expected, matrix))
 
 
 @pytest.mark.slow
