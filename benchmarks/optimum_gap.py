@@ -54,7 +54,7 @@ def main() -> None:
     config.controllers = with_intervals(
         [c for c in config.controllers if c.name in args.controllers], args.every
     )
-    rows, errors = [], {}
+    rows, errors, learned_weights = [], {}, {}
     for index, settings in enumerate(config.controllers):
         agent = prepare(config, index)
         result = run_controller(config, index, lambda _: None, agent)
@@ -72,20 +72,31 @@ def main() -> None:
             "vaf": variance_accounted_for(odd, predicted),
             "vaf_raise": variance_accounted_for(raised.responses, predicted),
             "cosine": cosine(odd, predicted, raised.error),
+            "gradient_norms": gradient_norms(odd, predicted, raised.error),
             "cosine_raise": cosine(raised.responses, predicted, raised.error),
             "trial_rmse": result.trial_rmse,
         }
         rows.append(row)
         errors[settings.name] = raised.error
+        learned_weights[settings.name] = learned
         print(
             f"{row['controller']}: final RMSE {row['final_rmse']:.4f} (best {row['best_rmse']:.4f} at "
             f"trial {row['best_trial']}), VAF odd {row['vaf']:.3f} raise {row['vaf_raise']:.3f}, "
-            f"cosine {row['cosine']:.2f} (raise {row['cosine_raise']:.2f})",
+            f"cosine {row['cosine']:.2f} (raise {row['cosine_raise']:.2f}), |true gradient| "
+            f"{row['gradient_norms'][0]:.3g}, |rule's| {row['gradient_norms'][1]:.3g}",
             flush=True,
         )
-    optimum = gauss_newton_optimum(config, iterations=args.iterations, tolerance=1e-4)
+    # Gauss-Newton is a local descent: from zero, and from the best learned weights; the lower counts.
+    best_learned = min(rows, key=lambda row: row["final_rmse"])
+    optimum = None
+    for start, name in (
+        (None, "zero"),
+        (learned_weights[best_learned["controller"]], best_learned["controller"]),
+    ):
+        found = gauss_newton_optimum(config, weights=start, iterations=args.iterations, tolerance=1e-4)
+        print(f"Gauss-Newton from {name}: RMSE {found.rmse:.4f} ({len(found.rmse_history) - 1} steps)")
+        optimum = found if optimum is None or found.rmse < optimum.rmse else optimum
     errors["optimum"] = basis_responses(config, optimum.weights, AMPLITUDE).error
-    print(f"Gauss-Newton optimum RMSE {optimum.rmse:.4f} ({len(optimum.rmse_history) - 1} steps)")
     print("| controller | final RMSE | x optimum | best (trial) | VAF odd | VAF raise | cosine (raise) |")
     print("|---|---|---|---|---|---|---|")
     for row in rows:
@@ -116,14 +127,20 @@ def with_intervals(controllers: list, intervals: list[int]) -> list:
     return expanded
 
 
+def gradient(responses: np.ndarray, error: np.ndarray) -> np.ndarray:
+    """R^T e: the descent direction of the squared error, for responses (N, D F, D)."""
+    return responses.transpose(0, 2, 1).reshape(-1, responses.shape[1]).T @ error.ravel()
+
+
 def cosine(true_responses: np.ndarray, model_responses: np.ndarray, error: np.ndarray) -> float:
-    """Cosine between the true gradient R^T e and the rule's R-hat^T e (responses (N, D F, D))."""
-    columns = true_responses.shape[1]
-    true_gradient = true_responses.transpose(0, 2, 1).reshape(-1, columns).T @ error.ravel()
-    model_gradient = model_responses.transpose(0, 2, 1).reshape(-1, columns).T @ error.ravel()
-    return float(
-        true_gradient @ model_gradient / np.linalg.norm(true_gradient) / np.linalg.norm(model_gradient)
-    )
+    """Cosine between the true gradient R^T e and the rule's R-hat^T e."""
+    true, rule = gradient(true_responses, error), gradient(model_responses, error)
+    return float(true @ rule / np.linalg.norm(true) / np.linalg.norm(rule))
+
+
+def gradient_norms(true_responses: np.ndarray, model_responses: np.ndarray, error: np.ndarray) -> list:
+    """|R^T e| and |R-hat^T e|: a rule at its own fixed point has the second near zero."""
+    return [float(np.linalg.norm(gradient(r, error))) for r in (true_responses, model_responses)]
 
 
 def window_table(errors: dict[str, np.ndarray], dt: float) -> None:
