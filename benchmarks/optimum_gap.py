@@ -25,7 +25,7 @@ from cfpc_gym.controllers import variance_accounted_for
 
 from cfpc_gym.config import load_config
 from cfpc_gym.optimum import gauss_newton_optimum
-from cfpc_gym.responses import basis_responses, predicted_responses
+from cfpc_gym.responses import basis_responses, error_gradient, predicted_responses
 from cfpc_gym.runner import prepare, run_controller
 
 AMPLITUDE = 0.02  # weight change of each finite difference, as in fit_quality
@@ -127,20 +127,15 @@ def with_intervals(controllers: list, intervals: list[int]) -> list:
     return expanded
 
 
-def gradient(responses: np.ndarray, error: np.ndarray) -> np.ndarray:
-    """R^T e: the descent direction of the squared error, for responses (N, D F, D)."""
-    return responses.transpose(0, 2, 1).reshape(-1, responses.shape[1]).T @ error.ravel()
-
-
 def cosine(true_responses: np.ndarray, model_responses: np.ndarray, error: np.ndarray) -> float:
     """Cosine between the true gradient R^T e and the rule's R-hat^T e."""
-    true, rule = gradient(true_responses, error), gradient(model_responses, error)
+    true, rule = error_gradient(true_responses, error), error_gradient(model_responses, error)
     return float(true @ rule / np.linalg.norm(true) / np.linalg.norm(rule))
 
 
 def gradient_norms(true_responses: np.ndarray, model_responses: np.ndarray, error: np.ndarray) -> list:
     """|R^T e| and |R-hat^T e|: a rule at its own fixed point has the second near zero."""
-    return [float(np.linalg.norm(gradient(r, error))) for r in (true_responses, model_responses)]
+    return [float(np.linalg.norm(error_gradient(r, error))) for r in (true_responses, model_responses)]
 
 
 def window_table(errors: dict[str, np.ndarray], dt: float) -> None:
