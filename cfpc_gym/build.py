@@ -147,7 +147,8 @@ def linearized(
     config: RunConfig, settings, env: gym.Env, pid: PID, where: str
 ) -> ForwardModel | TimeVaryingForwardModel:
     """The loop closed around MuJoCo's linearisation of the body: at its rest posture, or at every
-    step of a feedback-only trial (``schedule: trajectory``, a time-varying model)."""
+    step of a feedback-only trial (``schedule: trajectory``, and ``movement`` before its first
+    re-linearisation: a time-varying model)."""
     linearize = env_attribute(env, "linearize")
     if linearize is None:
         raise ConfigError(
@@ -160,6 +161,30 @@ def linearized(
         a, b, c, d = linearize()
         gain = allocation_gain(env)
         return close_loop(control.ss(a, b @ gain, c, d @ gain, dt), env, pid, where)
+    return linearized_along(config, env, pid, where)
+
+
+def movement_model(
+    config: RunConfig, controller: ControllerConfig, commands: np.ndarray
+) -> TimeVaryingForwardModel:
+    """``schedule: movement``: the forward model re-linearised along the movement that ``commands``
+    (steps, D: one env's joint commands over a trial, ``TrialRecord.command[:, b]``) make when
+    replayed from the run's seed, on an env of its own."""
+    env = make_env(config)
+    try:
+        pid = make_pid(config, spec_of(env), batch_size=1)
+        where = f"{_key(config, controller)}.forward_model"
+        return linearized_along(config, env, pid, where, commands).scaled(controller.forward_model.gain)
+    finally:
+        env.close()
+
+
+def linearized_along(
+    config: RunConfig, env: gym.Env, pid: PID, where: str, commands: np.ndarray | None = None
+) -> TimeVaryingForwardModel:
+    """The loop closed around the body linearised at every step of one trial from the run's seed:
+    a feedback-only trial, or the movement that recorded joint ``commands`` make, replayed."""
+    linearize, dt = env_attribute(env, "linearize"), spec_of(env).dt
     plants = []
 
     def linearize_step(command: np.ndarray, action: np.ndarray) -> None:
@@ -167,7 +192,10 @@ def linearized(
         gain = allocation_gain(env, command)
         plants.append(control.ss(a, b @ gain, c, d @ gain, dt))
 
-    _closed_loop_run(env, pid, config.seed, None, before_step=linearize_step)
+    if commands is None:
+        _closed_loop_run(env, pid, config.seed, None, before_step=linearize_step)
+    else:
+        _replay(env, commands, config.seed, before_step=linearize_step)
     try:
         return closed_loop_along(
             plants,
@@ -236,6 +264,17 @@ def _closed_loop_run(
         _, _, terminated, truncated, info = env.step(action)
         done = terminated or truncated
     return np.array(sensed), np.array(injected)
+
+
+def _replay(env: gym.Env, commands: np.ndarray, seed: int, before_step) -> None:
+    """Drive the env from ``seed`` with recorded joint commands, open loop: the recorded movement
+    again, exactly, where the seed sets the trial's physics (initial posture, outside forces)."""
+    env.reset(seed=seed)
+    allocate = env_attribute(env, "allocate")
+    for command in commands:
+        action = to_action(allocate, env, command)
+        before_step(command, action)
+        env.step(action)
 
 
 def identify(config: RunConfig, settings, env: gym.Env, pid: PID, where: str) -> ForwardModel:

@@ -117,11 +117,15 @@ class ForwardModelConfig(Section):
     """analytic: the env's linear model and the PID; linearized: MuJoCo's linearisation of the body
     at rest (mjd_transitionFD) closed with the PID, allocation and delays; identified: least squares
     on a probing run."""
-    schedule: Literal["rest", "trajectory"] = "rest"
+    schedule: Literal["rest", "trajectory", "movement"] = "rest"
     """linearized only: rest = one model, linearised at the rest posture; trajectory = re-linearised
     at every control step of a feedback-only trial (posture, velocity, activation and which muscles
     pull all change along a large movement): a time-varying model indexed by time in the trial, for
-    tasks whose movement is timed by the trial (needs optimizer: gradient)."""
+    tasks whose movement is timed by the trial (needs optimizer: gradient); movement = trajectory at
+    first, then re-linearised along the last trial as executed, feed-forward included, every
+    relinearize_every trials: the model follows the movement that learning produces."""
+    relinearize_every: int = Field(1, ge=1)
+    """schedule movement: trials between re-linearisations (1: after every trial)."""
     gain: float = Field(1.0, gt=0)
     """Multiplies the model's gain: 1 is exact; other values test robustness to a wrong model."""
     method: Literal["fir", "arx"] = "fir"
@@ -136,6 +140,16 @@ class ForwardModelConfig(Section):
     """identified: trials of white-noise probing."""
     probe_amplitude: float = Field(0.05, gt=0)
     """identified: standard deviation of the injected o."""
+
+    @field_validator("schedule")
+    @classmethod
+    def _movement_is_linearized(cls, schedule: str, info) -> str:
+        kind = info.data.get("kind")
+        if schedule == "movement" and kind != "linearized":
+            raise ValueError(
+                f"movement re-linearises MuJoCo's model of the body: needs kind linearized, not {kind}"
+            )
+        return schedule
 
 
 class ControllerConfig(Section):

@@ -64,6 +64,7 @@ class NonlinearOptimum:
 def gauss_newton_optimum(
     config: RunConfig,
     *,
+    weights: np.ndarray | None = None,
     iterations: int = 20,
     amplitude: float = 0.02,
     regularization: float = 1e-6,
@@ -75,12 +76,17 @@ def gauss_newton_optimum(
     (``basis_responses``: forward differences of ``amplitude``, one env per weight, one batch), solves
     the damped least-squares step min |e - R dw|^2 + regularization |R|^2 |dw|^2, and halves the step
     until the simulated RMSE falls. It stops when a step gains less than ``tolerance`` (relative) or
-    no halving helps.
+    no halving helps. It starts from ``weights`` (D, F), by default zero: a local descent, so a start
+    near the optimum (e.g. learned weights) can end lower.
     """
-    measured = basis_responses(config, amplitude=amplitude)
+    measured = basis_responses(config, weights, amplitude=amplitude)
     dofs = measured.error.shape[1]
-    weights = np.zeros((dofs, measured.basis.shape[1] // dofs))
-    feedback_rmse = best = measured.rmse
+    features = measured.basis.shape[1] // dofs
+    feedback_rmse = (
+        basis_responses(config, amplitude=amplitude).rmse if weights is not None else measured.rmse
+    )
+    weights = np.zeros((dofs, features)) if weights is None else np.asarray(weights, dtype=np.float64)
+    best = measured.rmse
     history = [best]
     for _ in range(iterations):
         design = measured.responses.transpose(0, 2, 1).reshape(-1, weights.size)  # d e = -R d w

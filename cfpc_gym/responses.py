@@ -78,6 +78,12 @@ def predicted_responses(
     return predicted
 
 
+def error_gradient(responses: np.ndarray, error: np.ndarray) -> np.ndarray:
+    """R^T e (D F,): the weight change that descends the squared error (N, D), from responses
+    (N, D F, D): measured ones give the true gradient, a forward model's the one its rule follows."""
+    return responses.transpose(0, 2, 1).reshape(-1, responses.shape[1]).T @ error.ravel()
+
+
 @dataclass(frozen=True)
 class FitQuality:
     """Variance accounted for by a forward model's predicted responses, over every weight and output.

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from .agent import CFPCAgent, env_attribute
-from .build import make_agent, make_vector_env
-from .config import RunConfig, dump_config
+from .build import make_agent, make_vector_env, movement_model
+from .config import ControllerConfig, RunConfig, dump_config
 from .optimum import Optimum, least_squares_optimum
 from .rollout import TrialRecord, run_trial
 
@@ -33,6 +33,9 @@ class ControllerResult:
     diverged_at_trial: int | None = None
     first_trial: TrialRecord | None = None
     last_trial: TrialRecord | None = None
+    # schedule movement: env 0's joint commands (steps, D) in the trial the forward model was last
+    # re-linearised along (None: still the feedback-only trial's model).
+    relinearized_along: np.ndarray | None = None
 
     @property
     def final_rmse(self) -> float:
@@ -122,10 +125,13 @@ def run_controller(
     settings = config.controllers[index]
     agent = agent or prepare(config, index)
     result = result or ControllerResult(settings.name, settings.rule)
+    every = follows_movement(settings)
     if result.trials_done:  # resuming: replay the envs' resets so their random draws continue exactly
         agent.env.reset(seed=_seeds(config))
         for _ in range(result.trials_done - 1):
             agent.env.reset()
+        if result.relinearized_along is not None:
+            agent.controller.set_forward_model(movement_model(config, settings, result.relinearized_along))
     while not result.finished(config.trials):
         trial = result.trials_done
         start = time.perf_counter()
@@ -147,6 +153,9 @@ def run_controller(
                 "the smaller of the first trial's RMSE and the target's RMS); stopped it. Lower "
                 "learning_rate, or use rule eligibility with a forward model."
             )
+        elif every and result.trials_done % every == 0:
+            result.relinearized_along = record.command[:, 0].copy()  # one model for every env: env 0's
+            agent.controller.set_forward_model(movement_model(config, settings, result.relinearized_along))
         result.trial_wall_time_s.append(time.perf_counter() - start)
         if checkpoint is not None:
             save_checkpoint(checkpoint, agent, result)
@@ -154,6 +163,14 @@ def run_controller(
             on_trial(result)
     agent.env.close()
     return result
+
+
+def follows_movement(settings: ControllerConfig) -> int | None:
+    """Trials between re-linearisations of the controller's forward model (None: it keeps its model)."""
+    model = settings.forward_model
+    if settings.rule == "eligibility" and model.schedule == "movement":
+        return model.relinearize_every
+    return None
 
 
 def divergence_limit(config: RunConfig, result: ControllerResult) -> float:
@@ -246,6 +263,8 @@ def save_checkpoint(path: Path, agent: CFPCAgent, result: ControllerResult) -> N
         },
         "last_trial": {k: torch.from_numpy(np.asarray(v)) for k, v in result.last_trial.as_arrays().items()},
     }
+    if result.relinearized_along is not None:
+        state["relinearized_along"] = torch.from_numpy(result.relinearized_along)
     buffer = io.BytesIO()
     torch.save(state, buffer)
     write_atomic(path, buffer.getvalue())
@@ -267,6 +286,8 @@ def load_checkpoint(path: Path, agent: CFPCAgent, settings) -> ControllerResult:
         result = ControllerResult(settings.name, settings.rule, **state["result"])
         result.first_trial = TrialRecord(**{k: v.numpy() for k, v in state["first_trial"].items()})
         result.last_trial = TrialRecord(**{k: v.numpy() for k, v in state["last_trial"].items()})
+        if "relinearized_along" in state:
+            result.relinearized_along = state["relinearized_along"].numpy()
     except CheckpointError:
         raise
     except Exception:  # a truncated or foreign file: say which, never a traceback

@@ -22,6 +22,8 @@ numpy step is several times faster. ``backend="auto"`` picks numpy on the CPU up
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 from torch import nn
@@ -29,7 +31,7 @@ from torch import nn
 from .basis import Basis
 from .feedback import PID
 from .feedforward import FeedForward
-from .forward_models import EligibilityFilter
+from .forward_models import EligibilityFilter, ForwardModel, TimeVaryingForwardModel
 from .learners import OPTIMIZERS, GradientDescent, RecursiveLeastSquares
 from .rules import LearningRule
 from .types import TensorLike
@@ -245,6 +247,19 @@ class CFPC(nn.Module):
         if active is not None:
             teacher = teacher * active.unsqueeze(1)
         self.learner.update(self.feedforward, self._trace, teacher)
+
+    def set_forward_model(self, model: ForwardModel | TimeVaryingForwardModel) -> None:
+        """Run the eligibility trace through ``model`` from the next step on, keeping the weights and
+        every filter's state (e.g. a model re-linearised along the movement learned so far). Same
+        order, inputs, outputs and dt as the current model; call it between an update and a step."""
+        if self.rule.name != "eligibility":
+            raise ValueError(f"rule {self.rule.name!r} has no forward model to set; rule eligibility has")
+        if self.optimizer == "rls":  # its statistics are of the responses of the model it began with
+            raise ValueError("optimizer rls keeps its forward model; use optimizer gradient")
+        self.eligibility.set_model(model)
+        self.rule = replace(self.rule, trace=model)
+        if self._numpy is not None and self._numpy_refusal():  # a time-varying model: torch only
+            self.backend = "torch"
 
     @property
     def weights(self) -> torch.Tensor | None:

@@ -333,9 +333,7 @@ class EligibilityFilter(nn.Module):
         self.batch_size, self.features = batch_size, features
         self._outputs, self._order, self._inputs = model.outputs, model.order, model.inputs
         kw = {"device": device, "dtype": dtype}
-        steps = model.models if isinstance(model, TimeVaryingForwardModel) else (model,)
-        systems = np.stack([np.block([[m.c, m.d], [m.a, m.b]]) for m in steps])  # [C D; A B] per step
-        self.register_buffer("systems", torch.as_tensor(systems).to(**kw), persistent=False)
+        self.register_buffer("systems", torch.as_tensor(_systems(model)).to(**kw), persistent=False)
         # Steps since each env's trial began: which model of a time-varying one runs next. Not saved:
         # checkpoints fall between trials, and every trial starts with a reset.
         self.register_buffer(
@@ -344,6 +342,24 @@ class EligibilityFilter(nn.Module):
         rows = self._outputs + self._order + self._inputs
         self._rows = torch.zeros(rows, batch_size * self._inputs * features, **kw)
         self._expose(self._rows)
+
+    def set_model(self, model: ForwardModel | TimeVaryingForwardModel) -> None:
+        """Run ``model`` from the next step on, the filter state carried over: it must have this
+        model's order, inputs, outputs and dt (the same state coordinates, e.g. the loop closed
+        around another linearisation of the same plant)."""
+        shape = (model.order, model.inputs, model.outputs, model.dt)
+        if shape != (self._order, self._inputs, self._outputs, self.model.dt):
+            raise ValueError(
+                f"the new forward model has order {model.order}, {model.inputs} inputs, {model.outputs} "
+                f"outputs and dt {model.dt}; the filter runs order {self._order}, {self._inputs} inputs, "
+                f"{self._outputs} outputs and dt {self.model.dt}"
+            )
+        systems = torch.as_tensor(_systems(model)).to(self.systems)
+        if systems.shape == self.systems.shape:  # in place: the numpy step's views see it
+            self.systems.copy_(systems)
+        else:
+            self.systems = systems
+        self.model = model
 
     @property
     def system(self) -> torch.Tensor:
@@ -416,6 +432,12 @@ class EligibilityFilter(nn.Module):
         per_env = current.view(-1, self.batch_size, columns).transpose(0, 1)  # (B, n + D_in, cols)
         result = torch.bmm(self.systems[index], per_env)  # (B, D_out + n, cols)
         following.view(-1, self.batch_size, columns).copy_(result.transpose(0, 1))
+
+
+def _systems(model: ForwardModel | TimeVaryingForwardModel) -> np.ndarray:
+    """[C D; A B] of every step of a model (one for a time-invariant model)."""
+    steps = model.models if isinstance(model, TimeVaryingForwardModel) else (model,)
+    return np.stack([np.block([[m.c, m.d], [m.a, m.b]]) for m in steps])
 
 
 class ResponseFilter(nn.Module):

@@ -3,11 +3,15 @@ import numpy as np
 import pytest
 import torch
 from cfpc_gym.controllers import (
+    BASES,
+    CFPC,
     PID,
     EligibilityFilter,
+    TimeVaryingForwardModel,
     closed_loop,
     identify_arx,
     identify_fir,
+    make_rule,
     pure_delay,
     variance_accounted_for,
 )
@@ -107,3 +111,62 @@ def test_a_decoupled_two_dof_loop_is_two_siso_loops():
         siso = closed_loop((a, b, c, d), [pid.transfer_function()], env.dt, sensory_delay_steps=5)
         np.testing.assert_allclose(h[:, dof, dof], siso.impulse_response(80)[:, 0, 0], atol=1e-12)
     np.testing.assert_allclose(h[:, 0, 1], 0.0, atol=1e-12)
+
+
+def swapping_controller(backend: str, model, **learning):
+    """A CFPC on a linear loop's forward model; ``learning`` goes to CFPC (optimizer, ...)."""
+    pid = PID(2.0, 2.0, 0.2, dt=0.01, derivative_time_constant=0.02, dtype=F64)
+    basis = BASES["raised_cosine"](1, 12, 0.01, dtype=F64)
+    rule = make_rule("eligibility", dofs=1, dt=0.01, forward_model=model)
+    return CFPC(pid, basis, rule, learning_rate=0.05, backend=backend, **learning)
+
+
+def run_swapping(controller: CFPC, swap_at: int, model, steps: int = 120) -> np.ndarray:
+    """Every step's trace, command and weights; ``model`` set after step ``swap_at``'s update."""
+    rng = np.random.default_rng(5)
+    rows = []
+    for k in range(steps):
+        if k == swap_at:
+            controller.set_forward_model(model)
+        reference = np.array([[np.sin(0.05 * k)]])
+        command = controller.step(reference, reference + 0.2 * rng.standard_normal((1, 1)), [[k % 50 < 3]])
+        controller.update()
+        rows.append(
+            np.concatenate([t.numpy().ravel() for t in (controller.trace, command, controller.weights)])
+        )
+    return np.array(rows)
+
+
+@pytest.mark.parametrize("backend", ["torch", "numpy"])
+def test_setting_the_forward_model_runs_the_new_model_from_then_on(backend):
+    _, _, model = setup()
+    _, _, other = setup(natural_freq_hz=0.7, damping_ratio=0.7)  # same structure, other dynamics
+    assert other.order == model.order
+    unswapped = run_swapping(swapping_controller(backend, model), 60, model)
+    reference = run_swapping(swapping_controller(backend, model), 200, model)  # never swapped
+    np.testing.assert_array_equal(unswapped, reference)  # the same model again changes nothing
+    controller = swapping_controller(backend, model)
+    swapped = run_swapping(controller, 60, other)
+    assert controller.backend == backend  # time-invariant models keep the numpy backend
+    np.testing.assert_array_equal(swapped[:60], reference[:60])
+    assert np.abs(swapped[61:] - reference[61:]).max() > 1e-3
+    # From step 60 on, exactly the model that switches there: a time-varying one, from the start.
+    switching = TimeVaryingForwardModel((model,) * 60 + (other,))
+    np.testing.assert_allclose(
+        swapped, run_swapping(swapping_controller("torch", switching), 200, model), rtol=0, atol=1e-12
+    )
+
+
+def test_a_time_varying_model_moves_a_numpy_controller_to_torch():
+    _, _, model = setup()
+    controller = swapping_controller("numpy", model)
+    controller.set_forward_model(TimeVaryingForwardModel((model, model)))
+    assert controller.backend == "torch"
+
+
+def test_a_forward_model_of_another_shape_or_an_rls_learner_is_refused():
+    _, _, model = setup()
+    with pytest.raises(ValueError, match="order"):
+        swapping_controller("torch", model).set_forward_model(pure_delay(3, 1, 0.01))
+    with pytest.raises(ValueError, match="optimizer rls keeps its forward model"):
+        swapping_controller("torch", model, optimizer="rls").set_forward_model(model)

@@ -81,3 +81,26 @@ def test_metrics_csv_has_a_row_per_trial_with_the_anticipation_lag(tmp_path):
     assert len(rows) == 1 + 5 * 2
     feedback_only = rows[1].split(",")
     assert float(feedback_only[5]) >= 0.05, "feedback alone trails the target by at least the delay"
+
+
+def test_a_resumed_movement_schedule_runs_the_model_of_the_trial_it_was_linearised_along(
+    tmp_path, monkeypatch, capsys
+):
+    movement = "{kind: linearized, schedule: movement, relinearize_every: 2}"
+    controller = f"{{name: m, rule: eligibility, learning_rate: 0.03, forward_model: {movement}}}"
+    arguments = ["elbow_delays", "--set", "trials=4", "--set", f"controllers=[{controller}]"]
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    assert main(["run", *arguments, "--out", str(whole)]) == 0
+    save = runner.save_checkpoint
+
+    def kill_after_three(path, agent, result):  # the model is along trial 1, the last trial is 2
+        save(path, agent, result)
+        if result.trials_done == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "save_checkpoint", kill_after_three)
+    assert main(["run", *arguments, "--out", str(killed)]) == 130
+    monkeypatch.setattr(runner, "save_checkpoint", save)
+    assert main(["run", "--resume", str(killed)]) == 0
+    assert torch.equal(weights(whole, 0), weights(killed, 0))
+    assert without_timings(whole) == without_timings(killed)
