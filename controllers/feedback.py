@@ -81,7 +81,9 @@ class PID(nn.Module):
         for name in ("kp", "ki", "kd"):
             self._buffers[name] = self._buffers[name].expand(self.batch_size, self.dofs).clone()
         self.derivative.zero_()
-        self.register_buffer("signals", self.integral.new_zeros(self.batch_size, self.dofs, 3), persistent=False)
+        self.register_buffer(
+            "signals", self.integral.new_zeros(self.batch_size, self.dofs, 3), persistent=False
+        )
 
     def reset(self, mask: torch.Tensor | None = None) -> None:
         """Clear integral and derivative memory; the operating point stays."""

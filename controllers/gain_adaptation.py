@@ -107,15 +107,16 @@ class GainAdaptation(nn.Module):
             if isinstance(model, TimeVaryingForwardModel):
                 raise ValueError(f"the {name} of gain adaptation must be time-invariant")
             if model.inputs != dofs or model.outputs != dofs:
-                raise ValueError(
-                    f"the {name} maps {model.inputs} inputs to {model.outputs} outputs; the PID has {dofs} DOFs"
-                )
+                maps = f"{model.inputs} inputs to {model.outputs} outputs"
+                raise ValueError(f"the {name} maps {maps}; the PID has {dofs} DOFs")
             if not math.isclose(model.dt, dt):
                 raise ValueError(f"the {name} has period {model.dt} s; the PID runs every {dt} s")
         rates = np.asarray(learning_rate, dtype=np.float64)
         rates = np.full(3, rates) if rates.ndim == 0 else rates
         if rates.shape != (3,):
-            raise ValueError(f"learning_rate must be a scalar or 3 values (kp, ki, kd), got {learning_rate!r}")
+            raise ValueError(
+                f"learning_rate must be a scalar or 3 values (kp, ki, kd), got {learning_rate!r}"
+            )
         if (rates < 0).any() or not np.isfinite(rates).all():
             raise ValueError(f"learning_rate must be >= 0, got {rates.tolist()}")
         if regularization <= 0:
