@@ -9,7 +9,8 @@ output o (D inputs) to the sensed output (D outputs). Where it comes from:
   recorded the sensed output;
 - ``closed_loop_along``: a time-varying model, the loop closed around a plant linearised at every
   step of a trajectory (``TimeVaryingForwardModel``);
-- ``pure_delay`` and ``identity``: the traces of the ``delayed`` and ``lms`` rules.
+- ``pure_delay`` and ``identity``: the traces of the ``delayed`` and ``lms`` rules;
+- ``plant_model``: the plant alone with its delays (the trace of gain adaptation's ME-LMS).
 
 ``EligibilityFilter`` runs a model online over every basis signal, batched (torch).
 """
