@@ -14,11 +14,12 @@ model-following error J = 1/2 sum_k e_m[k]^2, e_m = y_model - y:
 
 The gradient is x_i filtered by a forward model T-hat of what lies downstream of the command:
 
-- ``forward_model="plant"``: T-hat = P-hat, the plant with its delays (u -> sensed y). This is the
-  paper's ME-LMS: the gains are weights of a linear unit whose output drives the plant, so their
-  eligibility trace is their input filtered by a model of the plant; the rule is the CFPC rule with
-  the feed-forward module replaced by the feedback gains. It does not depend on the gains, so it
-  stays right while they move; it leaves out that x itself changes with y (the loop).
+- ``forward_model="plant"``: T-hat = P-hat, the plant with its delays (u -> sensed y). The paper's
+  ME-LMS as its abstract and setup state it (its full text was not at hand): the gains are weights
+  of a linear unit whose output drives the plant, so their eligibility trace is their input
+  filtered by a model of the plant; the CFPC rule with the feed-forward module replaced by the
+  gains. It does not depend on the gains, so it stays right while they move; it leaves out that x
+  itself changes with y (the loop).
 - ``forward_model="closed_loop"``: T-hat = P-hat / (1 + P-hat C), the loop from a command added at
   the plant's input to the sensed output, with the PID C of the gains it was built with. With
   k_i -> k_i + d, du = d x_i - C dy and dy = P-hat du, so this is the exact gradient at those gains
