@@ -1,4 +1,5 @@
-"""From a validated config to live objects: envs, PID, basis, forward model, CFPC controller."""
+"""From a validated config to live objects: envs, PID, basis, forward model, gain adaptation, CFPC
+controller."""
 
 from __future__ import annotations
 
@@ -14,12 +15,15 @@ from .controllers import (
     CFPC,
     PID,
     ForwardModel,
+    GainAdaptation,
     TimeVaryingForwardModel,
     closed_loop,
     closed_loop_along,
     identify_arx,
     identify_fir,
     make_rule,
+    plant_model,
+    second_order_model,
 )
 from .envs import TrackingSpec
 from .envs.delay import delay_steps
@@ -114,18 +118,33 @@ def forward_model(
     where = f"{_key(config, controller)}.forward_model"
     pid = make_pid(config, spec_of(env), batch_size=1)
     if settings.kind == "analytic":
-        linear_model = env_attribute(env, "linear_model")
-        if linear_model is None:
-            raise ConfigError(
-                f"{where}.kind: analytic needs an env with a known linear model "
-                f"({config.env.id} has none); use kind: identified"
-            )
-        model = close_loop(linear_model(), env, pid, where)
+        model = close_loop(
+            analytic_plant(config, env, f"{where}.kind", "use kind: identified"), env, pid, where
+        )
     elif settings.kind == "linearized":
         model = linearized(config, settings, env, pid, where)
     else:
         model = identify(config, settings, env, pid, where)
     return model.scaled(settings.gain)
+
+
+def analytic_plant(config: RunConfig, env: gym.Env, where: str, instead: str):
+    """The env's known linear model of its plant, (A, B, C, D) in continuous time."""
+    linear_model = env_attribute(env, "linear_model")
+    if linear_model is None:
+        raise ConfigError(
+            f"{where}: analytic needs an env with a known linear model ({config.env.id} has none); {instead}"
+        )
+    return linear_model()
+
+
+def rest_plant(config: RunConfig, env: gym.Env) -> control.StateSpace:
+    """MuJoCo's linearisation of the body at its rest posture, from joint command (through the
+    muscle allocation) to output, discrete."""
+    env.reset(seed=config.seed)
+    a, b, c, d = env_attribute(env, "linearize")()
+    gain = allocation_gain(env)
+    return control.ss(a, b @ gain, c, d @ gain, spec_of(env).dt)
 
 
 def allocation_gain(env: gym.Env, command: np.ndarray | None = None, step: float = 1e-2) -> np.ndarray:
@@ -155,12 +174,8 @@ def linearized(
             f"{where}.kind: linearized needs a MuJoCo env with linearize() ({config.env.id} has none); "
             "use kind: identified"
         )
-    dt = spec_of(env).dt
     if settings.schedule == "rest":
-        env.reset(seed=config.seed)
-        a, b, c, d = linearize()
-        gain = allocation_gain(env)
-        return close_loop(control.ss(a, b @ gain, c, d @ gain, dt), env, pid, where)
+        return close_loop(rest_plant(config, env), env, pid, where)
     return linearized_along(config, env, pid, where)
 
 
@@ -201,22 +216,84 @@ def linearized_along(
             plants,
             [pid.transfer_function(i) for i in range(pid.dofs)],
             dt,
-            sensory_delay_steps=sensory_delay_steps(env),
-            motor_delay_steps=sensory_delay_steps(env, "motor_delay"),
+            **delays(env),
         )
     except ValueError as exc:
         raise ConfigError(f"{where}: {exc}; or use schedule: rest") from None
 
 
-def close_loop(plant, env: gym.Env, pid: PID, where: str) -> ForwardModel:
-    """The plant in the loop with the PID and the env's delays: o -> sensed output."""
+def close_loop(plant, env: gym.Env, pid: PID, where: str, injection: str = "error") -> ForwardModel:
+    """The plant in the loop with the PID and the env's delays: o -> sensed output (o added to the
+    error, or to the command for ``injection="motor"``)."""
     try:
         return closed_loop(
             plant,
             [pid.transfer_function(i) for i in range(pid.dofs)],
             spec_of(env).dt,
-            sensory_delay_steps=sensory_delay_steps(env),
-            motor_delay_steps=sensory_delay_steps(env, "motor_delay"),
+            injection=injection,
+            **delays(env),
+        )
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def delays(env: gym.Env) -> dict[str, int]:
+    return {
+        "sensory_delay_steps": sensory_delay_steps(env),
+        "motor_delay_steps": sensory_delay_steps(env, "motor_delay"),
+    }
+
+
+def gain_adaptation(
+    config: RunConfig, controller: ControllerConfig, env: gym.Env, pid: PID
+) -> GainAdaptation | None:
+    """ME-LMS (or LMS) on ``pid``'s gains towards the configured reference model; None when off."""
+    settings = controller.gain_adaptation
+    if settings is None:
+        return None
+    where = f"{_key(config, controller)}.gain_adaptation"
+    spec = spec_of(env)
+    if settings.plant == "analytic":
+        plant = analytic_plant(config, env, f"{where}.plant", "use plant: linearized")
+    elif env_attribute(env, "linearize") is None:
+        raise ConfigError(f"{where}.plant: linearized needs a MuJoCo env ({config.env.id} is not one)")
+    else:
+        plant = rest_plant(config, env)
+    reference = settings.reference_model
+    if reference.kind == "pid":
+        try:
+            target = PID(
+                reference.kp, reference.ki, reference.kd,
+                dt=spec.dt,
+                derivative_time_constant=config.feedback.derivative_time_constant,
+                dofs=spec.dofs,
+            )  # fmt: skip
+        except ValueError as exc:
+            raise ConfigError(f"{where}.reference_model: {exc}") from None
+        model = close_loop(plant, env, target, f"{where}.reference_model")
+    else:
+        model = second_order_model(
+            reference.natural_freq_hz,
+            reference.damping_ratio,
+            spec.dofs,
+            spec.dt,
+            delay_steps=sum(delays(env).values()),
+        )
+    if settings.forward_model == "plant":
+        trace = plant_model(plant, spec.dt, **delays(env))
+    else:
+        trace = close_loop(plant, env, pid, f"{where}.forward_model", injection="motor")
+    try:
+        return GainAdaptation(
+            pid,
+            model,
+            rule=settings.rule,
+            forward_model=trace,
+            learning_rate=settings.learning_rate,
+            normalized=settings.normalized,
+            regularization=settings.regularization,
+            min_gain=settings.min_gain,
+            max_gain=float("inf") if settings.max_gain is None else settings.max_gain,
         )
     except ValueError as exc:
         raise ConfigError(f"{where}: {exc}") from None
@@ -301,8 +378,13 @@ def make_controller(config: RunConfig, controller: ControllerConfig, env: gym.En
             forward_model=model,
             trace_delay_steps=delay_steps(trace_delay, spec.dt),
         )
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    pid = make_pid(config, spec, batch_size)
+    adaptation = gain_adaptation(config, controller, env, pid)
+    try:
         return CFPC(
-            make_pid(config, spec, batch_size),
+            pid,
             make_basis(config, spec, batch_size),
             rule,
             learning_rate=controller.learning_rate,
@@ -313,6 +395,7 @@ def make_controller(config: RunConfig, controller: ControllerConfig, env: gym.En
             forgetting=controller.forgetting,
             rls_regularization=controller.rls_regularization,
             loop_gain_variance=controller.loop_gain_variance,
+            gain_adaptation=adaptation,
         )
     except ValueError as exc:
         raise ConfigError(f"{where}: {exc}") from None

@@ -152,6 +152,66 @@ class ForwardModelConfig(Section):
         return schedule
 
 
+class PidReferenceConfig(Section):
+    kind: Literal["pid"] = "pid"
+    kp: PerDof
+    """Target gains: the reference model is the loop closed with them around the plant model, so
+    some gains (these) follow it exactly."""
+    ki: PerDof = 0.0
+    kd: PerDof = 0.0
+
+
+class SecondOrderReferenceConfig(Section):
+    kind: Literal["second_order"]
+    natural_freq_hz: float = Field(gt=0)
+    damping_ratio: float = Field(1.0, gt=0)
+    """w^2 / (s^2 + 2 zeta w s + w^2) behind the loop's delays."""
+
+
+def _reference_kind(value: Any) -> str:
+    return value.get("kind", "pid") if isinstance(value, dict) else value.kind
+
+
+ReferenceModelConfig = Annotated[
+    Annotated[PidReferenceConfig, Tag("pid")] | Annotated[SecondOrderReferenceConfig, Tag("second_order")],
+    Discriminator(_reference_kind),
+]
+
+
+class GainAdaptationConfig(Section):
+    rule: Literal["me-lms", "lms"] = "me-lms"
+    """me-lms: each gain's signal (e, its integral, its derivative) filtered by the forward model;
+    lms: the signal itself (the baseline)."""
+    learning_rate: float | list[float] = 0.01
+    """Step size, or one per gain [kp, ki, kd]; 0 keeps the gains fixed (a baseline that still
+    reports the model-following error)."""
+    normalized: bool = False
+    """Divide each step by that step's trace power (normalised LMS)."""
+    regularization: float = Field(1e-3, gt=0)
+    """delta in the normalised step eta / (delta + |eps|^2)."""
+    forward_model: Literal["plant", "closed_loop"] = "plant"
+    """plant: the plant model with its delays (the paper's ME-LMS); closed_loop: the plant model in
+    the loop with the starting gains (the exact gradient at those gains)."""
+    plant: Literal["analytic", "linearized"] = "analytic"
+    """Where the plant model comes from: the env's linear model, or MuJoCo's linearisation at rest
+    (with the muscle allocation)."""
+    reference_model: ReferenceModelConfig
+    """The response to the reference that the loop should have: kind pid (target gains) or second_order."""
+    min_gain: float = 0.0
+    """Gains are clipped to [min_gain, max_gain] after every step."""
+    max_gain: float | None = None
+
+    @field_validator("learning_rate")
+    @classmethod
+    def _rates(cls, rate: float | list[float]) -> float | list[float]:
+        rates = rate if isinstance(rate, list) else [rate]
+        if isinstance(rate, list) and len(rate) != 3:
+            raise ValueError(f"give one learning rate, or three (kp, ki, kd), not {len(rate)}")
+        if any(r < 0 for r in rates):
+            raise ValueError("learning rates must be >= 0")
+        return rate
+
+
 class ControllerConfig(Section):
     name: str
     """Label in tables, plots and metrics.json."""
@@ -181,6 +241,8 @@ class ControllerConfig(Section):
     """rls: ridge penalty on the weights (prior precision)."""
     loop_gain_variance: float = Field(10.0, ge=0)
     """rls: prior variance of the true loop gain / the forward model's gain (0: trust the model)."""
+    gain_adaptation: GainAdaptationConfig | None = None
+    """Adapt the feedback gains too, per env, to follow a reference model (None: fixed gains)."""
 
     @field_validator("rule")
     @classmethod
@@ -209,7 +271,8 @@ class RunConfig(Section):
     """Also write per-trial scalars (RMSE, max error, lag) as TensorBoard events in the run directory."""
     divergence_factor: float = Field(10.0, gt=1)
     """A run diverges when a trial's RMSE is not finite or exceeds this multiple of the smaller of
-    its first trial's RMSE and the target's RMS."""
+    its first trial's RMSE and the target's RMS (with gain adaptation, also when its
+    model-following RMSE exceeds this multiple of the first trial's)."""
 
     @model_validator(mode="after")
     def _unique_names(self) -> RunConfig:

@@ -33,6 +33,25 @@ def plot_error_per_trial(result: RunResult) -> bytes:
     return _png(figure)
 
 
+def plot_gains_per_trial(result: RunResult) -> bytes:
+    """Gain adaptation: model-following RMSE and each gain (first DOF) after every trial."""
+    adapting = [c for c in result.controllers if c.trial_gains]
+    figure, grid = plt.subplots(1, 4, figsize=(14, 3.4), layout="constrained")
+    for c in adapting:
+        grid[0].semilogy(c.trial_model_rmse, marker=".", label=c.name)
+        for axes, name in zip(grid[1:], ("kp", "ki", "kd"), strict=True):
+            axes.plot([gains[name][0] for gains in c.trial_gains], marker=".", label=c.name)
+    grid[0].set(xlabel="trial", ylabel="model-following RMSE")
+    for axes, name in zip(grid[1:], ("kp", "ki", "kd"), strict=True):
+        axes.set(xlabel="trial", title=f"{name} after the trial")
+        axes.set_yscale("symlog", linthresh=0.1)  # a learner that runs away stays on the same axes
+    for axes in grid:
+        axes.grid(True, which="both", alpha=0.3)
+    grid[0].legend(fontsize=7)
+    figure.suptitle(f"{result.config.name}: gain adaptation")
+    return _png(figure)
+
+
 def plot_trajectories(result: RunResult) -> bytes:
     """Target vs output in the first and last trial, and feed-forward vs counterfactual error."""
     controllers = [c for c in result.controllers if c.first_trial is not None]

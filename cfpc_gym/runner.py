@@ -17,6 +17,7 @@ import torch
 from .agent import CFPCAgent, env_attribute
 from .build import make_agent, make_vector_env, movement_model
 from .config import ControllerConfig, RunConfig, dump_config
+from .controllers.gain_adaptation import GAINS
 from .optimum import Optimum, least_squares_optimum
 from .rollout import TrialRecord, run_trial
 
@@ -29,6 +30,9 @@ class ControllerResult:
     trial_max_error: list[float] = field(default_factory=list)
     trial_lag_s: list[float | None] = field(default_factory=list)  # output behind target (s)
     trial_wall_time_s: list[float] = field(default_factory=list)  # per trial, learning included
+    # Gain adaptation only: model-following RMSE per trial, and the gains after it (mean over envs).
+    trial_model_rmse: list[float] = field(default_factory=list)
+    trial_gains: list[dict[str, list[float]]] = field(default_factory=list)
     env_steps: int = 0
     diverged_at_trial: int | None = None
     first_trial: TrialRecord | None = None
@@ -74,6 +78,8 @@ class RunResult:
                     "diverged_at_trial": c.diverged_at_trial,
                     "env_steps": c.env_steps,
                     "wall_time_s": sum(c.trial_wall_time_s),
+                    "trial_model_rmse": c.trial_model_rmse,
+                    "trial_gains": c.trial_gains,
                 }
             )
         return {
@@ -100,6 +106,17 @@ class RunResult:
                     f"{steps_per_trial * (t + 1)},{wall:.4f}"
                 )
         return "\n".join(lines) + "\n"
+
+    def gains_csv(self) -> str | None:
+        """Gain adaptation: one row per adapting controller, trial and DOF (None when none adapts)."""
+        lines = ["controller,trial,dof,kp,ki,kd,model_rmse"]
+        for c in self.controllers:
+            for t, (gains, rmse) in enumerate(zip(c.trial_gains, c.trial_model_rmse, strict=True)):
+                for dof, values in enumerate(zip(*(gains[name] for name in GAINS), strict=True)):
+                    lines.append(
+                        f"{c.name},{t},{dof}," + ",".join(f"{v:.9g}" for v in values) + f",{rmse:.9g}"
+                    )
+        return "\n".join(lines) + "\n" if len(lines) > 1 else None
 
 
 def prepare(config: RunConfig, index: int) -> CFPCAgent:
@@ -145,13 +162,18 @@ def run_controller(
         result.env_steps += record.error.shape[0] * record.error.shape[1]
         result.first_trial = result.first_trial or record
         result.last_trial = record
-        if not math.isfinite(rmse) or rmse > divergence_limit(config, result):
+        adaptation = agent.controller.gain_adaptation
+        if adaptation is not None:
+            result.trial_model_rmse.append(float(adaptation.trial_rmse.mean()))
+            gains = adaptation.gains.mean(0)  # (D, 3)
+            result.trial_gains.append({name: gains[:, i].tolist() for i, name in enumerate(GAINS)})
+        why = divergence(config, result)
+        if why is not None:
             result.diverged_at_trial = trial
             say(
                 f"controller {settings.name!r} ({settings.rule}): learning diverged at trial {trial} "
-                f"(RMSE {rmse:.3g} > {divergence_limit(config, result):.3g}, {config.divergence_factor:g} x "
-                "the smaller of the first trial's RMSE and the target's RMS); stopped it. Lower "
-                "learning_rate, or use rule eligibility with a forward model."
+                f"({why}); stopped it. Lower learning_rate, or use rule eligibility (gain adaptation: "
+                "me-lms) with a forward model."
             )
         elif every and result.trials_done % every == 0:
             result.relinearized_along = record.command[:, 0].copy()  # one model for every env: env 0's
@@ -179,6 +201,22 @@ def divergence_limit(config: RunConfig, result: ControllerResult) -> float:
     target_rms = float(np.sqrt(np.mean(first.target**2)))
     scale = min(result.trial_rmse[0], target_rms) if target_rms > 0 else result.trial_rmse[0]
     return config.divergence_factor * scale
+
+
+def divergence(config: RunConfig, result: ControllerResult) -> str | None:
+    """Why the last trial counts as diverged, or None. Gain adaptation is also judged by its
+    model-following error: saturation can keep a runaway loop's tracking error bounded."""
+    rmse, limit, factor = result.trial_rmse[-1], divergence_limit(config, result), config.divergence_factor
+    if not math.isfinite(rmse) or rmse > limit:
+        return (
+            f"RMSE {rmse:.3g} > {limit:.3g}, {factor:g} x the smaller of the first trial's RMSE "
+            "and the target's RMS"
+        )
+    if result.trial_model_rmse:
+        model, first = result.trial_model_rmse[-1], result.trial_model_rmse[0]
+        if not math.isfinite(model) or model > factor * first:
+            return f"model-following RMSE {model:.3g} > {factor * first:.3g}, {factor:g} x the first trial's"
+    return None
 
 
 @dataclass
@@ -221,7 +259,10 @@ class Experiment:
 def prepare_experiment(config: RunConfig) -> Experiment:
     """Build every controller (and the least-squares optimum, for a linear env) before running any."""
     agents = [prepare(config, index) for index in range(len(config.controllers))]
-    optimum = least_squares_optimum(config) if env_attribute(agents[0].env, "linear_model") else None
+    # The optimum is that of a feed-forward module on the basis: a yardstick only where one learns.
+    feedforward = any(c.rule != "none" for c in config.controllers)
+    linear = env_attribute(agents[0].env, "linear_model") is not None
+    optimum = least_squares_optimum(config) if feedforward and linear else None
     return Experiment(config, agents, optimum)
 
 
@@ -257,6 +298,8 @@ def save_checkpoint(path: Path, agent: CFPCAgent, result: ControllerResult) -> N
             "trial_wall_time_s": result.trial_wall_time_s,
             "env_steps": result.env_steps,
             "diverged_at_trial": result.diverged_at_trial,
+            "trial_model_rmse": result.trial_model_rmse,
+            "trial_gains": result.trial_gains,
         },
         "first_trial": {
             k: torch.from_numpy(np.asarray(v)) for k, v in result.first_trial.as_arrays().items()
@@ -314,7 +357,21 @@ def summary_table(result: RunResult) -> str:
     lines.insert(1, "  ".join("-" * w for w in widths))
     if optimum:
         lines.append(f"least-squares optimum RMSE for this basis: {optimum:.4g}")
+    for c in result.controllers:
+        if c.trial_gains:
+            gains = ", ".join(
+                f"{name} {_values(c.trial_gains[0][name])} -> {_values(c.trial_gains[-1][name])}"
+                for name in GAINS
+            )
+            lines.append(
+                f"{c.name} gains: {gains}; model-following RMSE "
+                f"{c.trial_model_rmse[0]:.4g} -> {c.trial_model_rmse[-1]:.4g}"
+            )
     return "\n".join(lines)
+
+
+def _values(values: list[float]) -> str:
+    return "/".join(f"{v:.3g}" for v in values)
 
 
 def write_atomic(path: Path, data: str | bytes) -> None:
@@ -325,7 +382,7 @@ def write_atomic(path: Path, data: str | bytes) -> None:
 
 
 def write_outputs(result: RunResult, out_dir: Path) -> list[Path]:
-    from .plots import plot_error_per_trial, plot_trajectories
+    from .plots import plot_error_per_trial, plot_gains_per_trial, plot_trajectories
 
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
@@ -336,10 +393,17 @@ def write_outputs(result: RunResult, out_dir: Path) -> list[Path]:
     ):
         write_atomic(out_dir / name, text)
         written.append(out_dir / name)
-    for name, figure in (
+    gains = result.gains_csv()
+    if gains is not None:
+        write_atomic(out_dir / "gains.csv", gains)
+        written.append(out_dir / "gains.csv")
+    figures = [
         ("error_per_trial.png", plot_error_per_trial(result)),
         ("trajectories.png", plot_trajectories(result)),
-    ):
+    ]
+    if gains is not None:
+        figures.append(("gains_per_trial.png", plot_gains_per_trial(result)))
+    for name, figure in figures:
         write_atomic(out_dir / name, figure)
         written.append(out_dir / name)
     return written

@@ -15,9 +15,11 @@ from .forward_models import (
     identify_arx,
     identify_fir,
     identity,
+    plant_model,
     pure_delay,
     variance_accounted_for,
 )
+from .gain_adaptation import GAIN_RULES, GainAdaptation, second_order_model
 from .learners import OPTIMIZERS, GradientDescent, RecursiveLeastSquares
 from .rules import RULE_NAMES, LearningRule, make_rule
 from .types import Controller
@@ -25,6 +27,7 @@ from .types import Controller
 __all__ = [
     "BASES",
     "CFPC",
+    "GAIN_RULES",
     "OPTIMIZERS",
     "PID",
     "RULE_NAMES",
@@ -33,6 +36,7 @@ __all__ = [
     "Controller",
     "EligibilityFilter",
     "FeedForward",
+    "GainAdaptation",
     "ForwardModel",
     "GradientDescent",
     "LearningRule",
@@ -48,6 +52,8 @@ __all__ = [
     "identify_fir",
     "identity",
     "make_rule",
+    "plant_model",
     "pure_delay",
+    "second_order_model",
     "variance_accounted_for",
 ]

@@ -11,13 +11,16 @@ and ``update()`` then learns from the teacher (e, or the feedback command for FE
 ``optimizer="gradient"`` is the paper's rule W += step * teacher . eps, with step =
 learning_rate, or learning_rate / (regularization + mean_i |eps_i|^2) when ``normalized``;
 ``optimizer="rls"`` is recursive least squares on the same trace (see ``learners.py``).
+With ``gain_adaptation`` the PID's own gains learn too, from the model-following error
+(``gain_adaptation.py``); it works with any rule, ``none`` included.
 
 Two implementations of the same step: torch (the reference; any device, any batch) and numpy
 (``backend="numpy"``; CPU only), whose modules run in place on the very buffers of the torch
 modules, so ``state_dict``, checkpoints and resets are shared and switching costs nothing. A torch
 op costs ~2-5 us on a CPU whatever its size, a numpy op on a small array under 1 us: at small B the
 numpy step is several times faster. ``backend="auto"`` picks numpy on the CPU up to
-``NUMPY_MAX_BATCH`` envs where it supports the configuration (not ``optimizer="rls"``).
+``NUMPY_MAX_BATCH`` envs where it supports the configuration (not ``optimizer="rls"``, nor
+gain adaptation).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from .basis import Basis
 from .feedback import PID
 from .feedforward import FeedForward
 from .forward_models import EligibilityFilter, ForwardModel, TimeVaryingForwardModel
+from .gain_adaptation import GainAdaptation
 from .learners import OPTIMIZERS, GradientDescent, RecursiveLeastSquares
 from .rules import LearningRule
 from .types import TensorLike
@@ -56,6 +60,7 @@ class CFPC(nn.Module):
         forgetting: float = 1.0,
         rls_regularization: float = 1e-3,
         loop_gain_variance: float = 10.0,
+        gain_adaptation: GainAdaptation | None = None,
         backend: str = "auto",
     ):
         super().__init__()
@@ -65,6 +70,9 @@ class CFPC(nn.Module):
             raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
         self.batch_size, self.dofs, self.dt = feedback.batch_size, feedback.dofs, feedback.dt
         self.feedback, self.basis, self.rule = feedback, basis, rule
+        if gain_adaptation is not None and gain_adaptation.feedback is not feedback:
+            raise ValueError("gain_adaptation must adapt this controller's feedback PID")
+        self.gain_adaptation = gain_adaptation
         self.optimizer = optimizer
         like = feedback.integral
         self.device, self.dtype = like.device, like.dtype
@@ -155,6 +163,8 @@ class CFPC(nn.Module):
         """Why the numpy backend cannot run this controller (None: it can)."""
         if self.device.type != "cpu":
             return f"it runs on the CPU, and this controller is on {self.device}"
+        if self.gain_adaptation is not None:
+            return "gain adaptation runs in torch only"
         if self.rule.learns and self.optimizer == "rls":
             return "optimizer rls runs in torch only"
         if self.rule.learns and len(self.eligibility.systems) > 1:
@@ -186,6 +196,8 @@ class CFPC(nn.Module):
 
     def reset(self, mask: torch.Tensor | None = None) -> None:
         self.feedback.reset(mask)
+        if self.gain_adaptation is not None:
+            self.gain_adaptation.reset(mask)
         if self.rule.learns:
             self.basis.reset(mask)
             self.eligibility.reset(mask)
@@ -201,6 +213,7 @@ class CFPC(nn.Module):
         torch.sub(self._tensor(reference), self._tensor(measurement), out=error)
         if not self.rule.learns:
             signals["feedback_command"] = signals["command"] = self.feedback.step(error)
+            self._adapt_gains(reference, measurement)
             return signals["command"]
         phi = self.basis.step(self._tensor(cue))
         self._trace = self.eligibility.step(phi)
@@ -213,7 +226,13 @@ class CFPC(nn.Module):
             command = self.feedback.step(error, feedforward=output)
             signals["feedback_command"] = command - output
         signals["command"] = command
+        self._adapt_gains(reference, measurement)
         return command
+
+    def _adapt_gains(self, reference: TensorLike, measurement: TensorLike) -> None:
+        if self.gain_adaptation is not None:
+            kw = {"dtype": self.dtype}
+            self.gain_adaptation.step(self._tensor(reference).to(**kw), self._tensor(measurement).to(**kw))
 
     def step_array(self, reference: np.ndarray, measurement: np.ndarray, cue: np.ndarray) -> np.ndarray:
         """``step`` for host arrays, returning the command as an array (B, D). With the numpy
@@ -226,6 +245,8 @@ class CFPC(nn.Module):
     def update(self, error: TensorLike | None = None, active: TensorLike | None = None) -> None:
         """Learn from this step; ``error`` overrides the rule's teacher signal (B, D); envs where
         ``active`` (B,) is False do not learn (e.g. a step whose action a vector env ignored)."""
+        if self.gain_adaptation is not None:
+            self.gain_adaptation.update(active)
         if not self.rule.learns:
             return
         if self._numpy is not None:

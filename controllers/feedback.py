@@ -7,6 +7,11 @@ Discretisation (the one ``transfer_function`` returns exactly):
 with u0 the operating-point command (0 unless set, e.g. the torque that holds a posture).
 Anti-windup by conditional integration: the integral holds while the output saturates and the
 error pushes further into saturation.
+
+Gains are shared by the batch (D,) unless ``individual_gains()`` gives every env its own (B, D), for
+gain adaptation (``gain_adaptation.py``). The derivative state then holds the filtered derivative
+without kd, so that the command is exactly u = u0 + kp e + ki I + kd D with the gains of this step,
+and ``signals`` (B, D, 3) holds [e, I, D] as each step used them.
 """
 
 from __future__ import annotations
@@ -61,6 +66,24 @@ class PID(nn.Module):
         self.register_buffer("derivative_gain", self.kd / (tau + dt), persistent=False)
         # With no finite limit the output never saturates: the step skips clipping and anti-windup.
         self._saturates = bool(torch.isfinite(limit).any())
+        self.register_buffer("signals", None, persistent=False)  # [e, I, D] (B, D, 3) once individual
+
+    @property
+    def adapts(self) -> bool:
+        """Whether every env has its own gains (``individual_gains``)."""
+        return self.signals is not None
+
+    def individual_gains(self) -> None:
+        """Give every env its own copy of the gains, (B, D), and record the signals that multiply
+        them. The derivative state restarts: it now holds the derivative without kd."""
+        if self.adapts:
+            return
+        for name in ("kp", "ki", "kd"):
+            self._buffers[name] = self._buffers[name].expand(self.batch_size, self.dofs).clone()
+        self.derivative.zero_()
+        self.register_buffer(
+            "signals", self.integral.new_zeros(self.batch_size, self.dofs, 3), persistent=False
+        )
 
     def reset(self, mask: torch.Tensor | None = None) -> None:
         """Clear integral and derivative memory; the operating point stays."""
@@ -78,6 +101,8 @@ class PID(nn.Module):
     def step(self, error: torch.Tensor, feedforward: torch.Tensor | None = None) -> torch.Tensor:
         """Command for this step's error (B, D); ``feedforward`` is added before saturation."""
         # In place on the state; the command is a fresh tensor the caller may keep.
+        if self.adapts:
+            return self._adapting_step(error, feedforward)
         change = torch.sub(error, self.previous_error)
         self.derivative.mul_(self._derivative_decay).addcmul_(self.derivative_gain, change)
         self.previous_error.copy_(error)
@@ -95,6 +120,24 @@ class PID(nn.Module):
         torch.where(winding_up, self.integral, integral, out=self.integral)
         return command
 
+    def _adapting_step(self, error: torch.Tensor, feedforward: torch.Tensor | None) -> torch.Tensor:
+        """``step`` with individual gains: u = u0 + sum_i k_i x_i, x = [e, I, D] kept in ``signals``."""
+        tau, dt = self.derivative_time_constant, self.dt
+        self.derivative.mul_(self._derivative_decay).add_(error - self.previous_error, alpha=1 / (tau + dt))
+        self.previous_error.copy_(error)
+        integral = self.integral + dt * error
+        signals = self.signals
+        signals[..., 0], signals[..., 1], signals[..., 2] = error, integral, self.derivative
+        raw = self.operating_point + (torch.stack((self.kp, self.ki, self.kd), -1) * signals).sum(-1)
+        if feedforward is not None:
+            raw.add_(feedforward)
+        command = torch.clamp(raw, -self.limit, self.limit)
+        # Anti-windup as in ``step``; a saturated command does not change with the gains.
+        saturated = raw != command
+        self.integral.copy_(torch.where(saturated & (error * raw > 0), self.integral, integral))
+        signals.mul_(~saturated.unsqueeze(-1))
+        return command
+
     def numpy_step(self) -> Callable[[np.ndarray, np.ndarray | None, np.ndarray], None]:
         """``step`` in numpy on the same buffers (CPU): ``step(error, feedforward, command)`` writes
         the command into ``command`` (B, D).
@@ -103,6 +146,8 @@ class PID(nn.Module):
         the state is re-laid as views of one array z = [integral | derivative | previous error |
         error] (B, 4, D), which the torch ``step`` then uses too, and [u - u0; next state] = M z.
         """
+        if self.adapts:
+            raise ValueError("a PID with individual (adapting) gains has no numpy step")
         b, d = self.batch_size, self.dofs
         stacked = torch.empty(b, 4, d, dtype=self.integral.dtype)
         for row, name in enumerate(("integral", "derivative", "previous_error")):
@@ -147,9 +192,10 @@ class PID(nn.Module):
 
         return step
 
-    def transfer_function(self, dof: int = 0) -> control.TransferFunction:
-        """The exact discrete transfer function C(z) from error to command of one DOF (no limits)."""
-        kp, ki, kd = (float(g[dof]) for g in (self.kp, self.ki, self.kd))
+    def transfer_function(self, dof: int = 0, env: int = 0) -> control.TransferFunction:
+        """The exact discrete transfer function C(z) from error to command of one DOF (no limits),
+        with the gains of this moment (of env ``env`` where each env has its own)."""
+        kp, ki, kd = (float(g[env, dof] if self.adapts else g[dof]) for g in (self.kp, self.ki, self.kd))
         dt, tau = self.dt, self.derivative_time_constant
         z = control.tf([1, 0], [1], dt)
         controller = control.tf([kp], [1], dt=dt)

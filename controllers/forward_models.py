@@ -9,7 +9,8 @@ output o (D inputs) to the sensed output (D outputs). Where it comes from:
   recorded the sensed output;
 - ``closed_loop_along``: a time-varying model, the loop closed around a plant linearised at every
   step of a trajectory (``TimeVaryingForwardModel``);
-- ``pure_delay`` and ``identity``: the traces of the ``delayed`` and ``lms`` rules.
+- ``pure_delay`` and ``identity``: the traces of the ``delayed`` and ``lms`` rules;
+- ``plant_model``: the plant alone with its delays (the trace of gain adaptation's ME-LMS).
 
 ``EligibilityFilter`` runs a model online over every basis signal, batched (torch).
 """
@@ -203,25 +204,41 @@ def closed_loop_along(
     return TimeVaryingForwardModel(models)
 
 
-def _loop(plant, controllers, dt, sensory_delay_steps, motor_delay_steps, injection) -> ForwardModel:
+def plant_model(
+    plant: control.LTI | Sequence[np.ndarray],
+    dt: float,
+    *,
+    sensory_delay_steps: int = 0,
+    motor_delay_steps: int = 0,
+) -> ForwardModel:
+    """The plant alone with its delays, from the command to the sensed output (open loop)."""
+    return ForwardModel.from_system(_sensed_plant(plant, dt, sensory_delay_steps, motor_delay_steps))
+
+
+def _sensed_plant(plant, dt, sensory_delay_steps, motor_delay_steps) -> control.StateSpace:
+    """The plant discretised (zero-order hold) between its motor and sensory delays."""
     if not isinstance(plant, control.LTI):
         plant = control.ss(*plant)
     if plant.isdtime(strict=True) and not np.isclose(plant.dt, dt):
         raise ValueError(f"a discrete plant must have the control period {dt} s, not {plant.dt} s")
     dofs = plant.noutputs
-    if plant.ninputs != dofs or len(controllers) != dofs:
-        raise ValueError(
-            f"plant must be square with one controller per DOF: {plant.ninputs} inputs, "
-            f"{plant.noutputs} outputs, {len(controllers)} controllers"
-        )
+    if plant.ninputs != dofs:
+        raise ValueError(f"plant must be square: {plant.ninputs} inputs, {plant.noutputs} outputs")
     discrete = plant.isdtime(strict=True)
     discrete_plant = control.ss(plant) if discrete else control.c2d(control.ss(plant), dt, method="zoh")
-    feedback = control.append(*[control.ss(c) for c in controllers])
-    sensed_plant = (
+    return (
         delay_system(sensory_delay_steps, dofs, dt)
         * discrete_plant
         * delay_system(motor_delay_steps, dofs, dt)
     )
+
+
+def _loop(plant, controllers, dt, sensory_delay_steps, motor_delay_steps, injection) -> ForwardModel:
+    sensed_plant = _sensed_plant(plant, dt, sensory_delay_steps, motor_delay_steps)
+    dofs = sensed_plant.noutputs
+    if len(controllers) != dofs:
+        raise ValueError(f"one controller per DOF: the plant has {dofs}, got {len(controllers)} controllers")
+    feedback = control.append(*[control.ss(c) for c in controllers])
     if injection == "error":
         loop = control.feedback(sensed_plant * feedback, np.eye(dofs))
     elif injection == "motor":
