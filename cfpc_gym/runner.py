@@ -16,7 +16,7 @@ import torch
 
 from .agent import CFPCAgent, env_attribute
 from .build import make_agent, make_vector_env, movement_model
-from .config import ControllerConfig, RunConfig, dump_config
+from .config import ConfigError, ControllerConfig, RunConfig, dump_config
 from .controllers.gain_adaptation import GAINS
 from .optimum import Optimum, least_squares_optimum
 from .rollout import TrialRecord, run_trial
@@ -176,8 +176,19 @@ def run_controller(
                 "me-lms) with a forward model."
             )
         elif every and result.trials_done % every == 0:
-            result.relinearized_along = record.command[:, 0].copy()  # one model for every env: env 0's
-            agent.controller.set_forward_model(movement_model(config, settings, result.relinearized_along))
+            along = record.command[:, 0].copy()  # one model for every env: env 0's
+            try:
+                model = movement_model(config, settings, along)
+            except ConfigError as exc:  # learning took the movement where the linearised loop is unstable
+                result.diverged_at_trial = trial
+                say(
+                    f"controller {settings.name!r} ({settings.rule}): could not re-linearise along trial "
+                    f"{trial} ({exc}); stopped it, its trials so far kept. Lower learning_rate, or "
+                    "re-linearise less often (relinearize_every)."
+                )
+            else:
+                result.relinearized_along = along  # only a model that was built: resume rebuilds it
+                agent.controller.set_forward_model(model)
         result.trial_wall_time_s.append(time.perf_counter() - start)
         if checkpoint is not None:
             save_checkpoint(checkpoint, agent, result)

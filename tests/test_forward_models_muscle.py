@@ -164,6 +164,20 @@ def test_relinearising_along_a_feedback_only_trial_gives_the_trajectory_model():
             np.testing.assert_array_equal(getattr(along, matrix), getattr(expected, matrix))
 
 
+def test_a_movement_that_cannot_be_relinearised_stops_the_controller_and_keeps_its_trials():
+    # A step size far too large: by trial 1 the movement runs where the linearised loop is unstable.
+    every = "controllers.4.forward_model.relinearize_every=1"
+    config = load_config("elbow_delays", ["trials=4", "controllers.4.learning_rate=3", every])
+    said, built = [], []
+    result = run_controller(config, 4, said.append, on_trial=lambda r: built.append(r.relinearized_along))
+    assert result.diverged_at_trial == 1 and len(result.trial_rmse) == 2
+    # The model it still runs is the one built along trial 0: the one a resume rebuilds.
+    assert result.relinearized_along is built[0] and built[1] is built[0]
+    stopped = "controller 'eligibility-movement' (eligibility): could not re-linearise along trial 1"
+    assert said[-1].startswith(stopped)
+    assert "unstable" in said[-1] and said[-1].endswith("re-linearise less often (relinearize_every).")
+
+
 @pytest.mark.slow
 def test_linearising_along_the_trajectory_fits_the_cued_movement_better_than_at_rest():
     config = load_config("elbow_delays")

@@ -255,7 +255,7 @@ def test_a_runaway_model_following_error_counts_as_divergence_even_while_trackin
     result.trial_model_rmse = [0.25, 2.4]
     assert divergence(config, result) is None  # 9.6 x the first trial's: not yet
     result.trial_model_rmse[-1] = 2.6
-    assert "model-following RMSE 2.6 > 2.5, 10 x the first trial's" == divergence(config, result)
+    assert divergence(config, result) == "model-following RMSE 2.6 > 2.5, 10 x the first trial's"
     result.trial_model_rmse[-1] = float("nan")
     assert divergence(config, result).startswith("model-following RMSE nan")
     result.trial_model_rmse = []
