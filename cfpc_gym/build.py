@@ -3,6 +3,8 @@ controller."""
 
 from __future__ import annotations
 
+import math
+
 import control
 import gymnasium as gym
 import numpy as np
@@ -25,6 +27,7 @@ from .controllers import (
     plant_model,
     second_order_model,
 )
+from .controllers.gain_adaptation import GAINS
 from .envs import TrackingSpec
 from .envs.delay import delay_steps
 
@@ -180,22 +183,28 @@ def linearized(
 
 
 def movement_model(
-    config: RunConfig, controller: ControllerConfig, commands: np.ndarray
+    config: RunConfig, controller: ControllerConfig, commands: np.ndarray, trial: int
 ) -> TimeVaryingForwardModel:
     """``schedule: movement``: the forward model re-linearised along the movement that ``commands``
-    (steps, D: one env's joint commands over a trial, ``TrialRecord.command[:, b]``) make when
-    replayed from the run's seed, on an env of its own."""
+    (steps, D: env 0's joint commands in ``trial``, ``TrialRecord.command[:, 0]``) make when that
+    trial is replayed (the run's seed, then a reset per trial before it), on an env of its own."""
     env = make_env(config)
     try:
         pid = make_pid(config, spec_of(env), batch_size=1)
         where = f"{_key(config, controller)}.forward_model"
-        return linearized_along(config, env, pid, where, commands).scaled(controller.forward_model.gain)
+        model = linearized_along(config, env, pid, where, commands, trial)
+        return model.scaled(controller.forward_model.gain)
     finally:
         env.close()
 
 
 def linearized_along(
-    config: RunConfig, env: gym.Env, pid: PID, where: str, commands: np.ndarray | None = None
+    config: RunConfig,
+    env: gym.Env,
+    pid: PID,
+    where: str,
+    commands: np.ndarray | None = None,
+    trial: int = 0,
 ) -> TimeVaryingForwardModel:
     """The loop closed around the body linearised at every step of one trial from the run's seed:
     a feedback-only trial, or the movement that recorded joint ``commands`` make, replayed."""
@@ -210,7 +219,7 @@ def linearized_along(
     if commands is None:
         _closed_loop_run(env, pid, config.seed, None, before_step=linearize_step)
     else:
-        _replay(env, commands, config.seed, before_step=linearize_step)
+        _replay(env, commands, config.seed, trial, before_step=linearize_step)
     try:
         return closed_loop_along(
             plants,
@@ -253,6 +262,14 @@ def gain_adaptation(
         return None
     where = f"{_key(config, controller)}.gain_adaptation"
     spec = spec_of(env)
+    upper = math.inf if settings.max_gain is None else settings.max_gain
+    for name in GAINS:  # the first update would snap a gain outside the bounds onto them, unsaid
+        values = np.atleast_1d(getattr(config.feedback, name))
+        if np.any(values < settings.min_gain) or np.any(values > upper):
+            raise ConfigError(
+                f"{where}: feedback.{name} {values.tolist()} starts outside [min_gain, max_gain] = "
+                f"[{settings.min_gain}, {upper}]; widen the bounds or start the gains inside them"
+            )
     if settings.plant == "analytic":
         plant = analytic_plant(config, env, f"{where}.plant", "use plant: linearized")
     elif env_attribute(env, "linearize") is None:
@@ -293,7 +310,7 @@ def gain_adaptation(
             normalized=settings.normalized,
             regularization=settings.regularization,
             min_gain=settings.min_gain,
-            max_gain=float("inf") if settings.max_gain is None else settings.max_gain,
+            max_gain=upper,
         )
     except ValueError as exc:
         raise ConfigError(f"{where}: {exc}") from None
@@ -343,10 +360,13 @@ def _closed_loop_run(
     return np.array(sensed), np.array(injected)
 
 
-def _replay(env: gym.Env, commands: np.ndarray, seed: int, before_step) -> None:
-    """Drive the env from ``seed`` with recorded joint commands, open loop: the recorded movement
-    again, exactly, where the seed sets the trial's physics (initial posture, outside forces)."""
+def _replay(env: gym.Env, commands: np.ndarray, seed: int, trial: int, before_step) -> None:
+    """Drive the env's ``trial`` (reset from ``seed``, then once per trial before it, as the run
+    did) with recorded joint commands, open loop: the recorded movement again, exactly, where the
+    resets set the trial's physics (initial posture, block, outside forces)."""
     env.reset(seed=seed)
+    for _ in range(trial):
+        env.reset()
     allocate = env_attribute(env, "allocate")
     for command in commands:
         action = to_action(allocate, env, command)

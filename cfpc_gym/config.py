@@ -7,6 +7,7 @@ are rejected, strings such as "1e-3" are coerced to numbers, and every problem b
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from importlib.resources import files
 from pathlib import Path
@@ -151,6 +152,14 @@ class ForwardModelConfig(Section):
             )
         return schedule
 
+    @model_validator(mode="after")
+    def _relinearize_every_needs_movement(self) -> ForwardModelConfig:
+        if self.relinearize_every != 1 and self.schedule != "movement":
+            raise ValueError(
+                f"relinearize_every applies to schedule movement only (this schedule is {self.schedule})"
+            )
+        return self
+
 
 class PidReferenceConfig(Section):
     kind: Literal["pid"] = "pid"
@@ -207,8 +216,8 @@ class GainAdaptationConfig(Section):
         rates = rate if isinstance(rate, list) else [rate]
         if isinstance(rate, list) and len(rate) != 3:
             raise ValueError(f"give one learning rate, or three (kp, ki, kd), not {len(rate)}")
-        if any(r < 0 for r in rates):
-            raise ValueError("learning rates must be >= 0")
+        if not all(math.isfinite(r) and r >= 0 for r in rates):
+            raise ValueError("learning rates must be finite and >= 0")
         return rate
 
 
@@ -250,6 +259,15 @@ class ControllerConfig(Section):
         if rule not in RULE_NAMES:
             raise ValueError(f"unknown rule {rule!r}; choose one of {', '.join(RULE_NAMES)}")
         return rule
+
+    @model_validator(mode="after")
+    def _movement_needs_a_trace(self) -> ControllerConfig:
+        if self.forward_model.schedule == "movement" and self.rule != "eligibility":
+            raise ValueError(
+                f"forward_model.schedule: movement re-linearises the eligibility trace's model; "
+                f"rule {self.rule} has none (use rule eligibility)"
+            )
+        return self
 
 
 class RunConfig(Section):

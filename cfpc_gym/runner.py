@@ -38,8 +38,9 @@ class ControllerResult:
     first_trial: TrialRecord | None = None
     last_trial: TrialRecord | None = None
     # schedule movement: env 0's joint commands (steps, D) in the trial the forward model was last
-    # re-linearised along (None: still the feedback-only trial's model).
+    # re-linearised along, and that trial (None: still the feedback-only trial's model).
     relinearized_along: np.ndarray | None = None
+    relinearized_trial: int = 0
 
     @property
     def final_rmse(self) -> float:
@@ -148,7 +149,8 @@ def run_controller(
         for _ in range(result.trials_done - 1):
             agent.env.reset()
         if result.relinearized_along is not None:
-            agent.controller.set_forward_model(movement_model(config, settings, result.relinearized_along))
+            along, trial = result.relinearized_along, result.relinearized_trial
+            agent.controller.set_forward_model(movement_model(config, settings, along, trial))
     while not result.finished(config.trials):
         trial = result.trials_done
         start = time.perf_counter()
@@ -178,7 +180,7 @@ def run_controller(
         elif every and result.trials_done % every == 0:
             along = record.command[:, 0].copy()  # one model for every env: env 0's
             try:
-                model = movement_model(config, settings, along)
+                model = movement_model(config, settings, along, trial)
             except ConfigError as exc:  # learning took the movement where the linearised loop is unstable
                 result.diverged_at_trial = trial
                 say(
@@ -187,7 +189,8 @@ def run_controller(
                     "re-linearise less often (relinearize_every)."
                 )
             else:
-                result.relinearized_along = along  # only a model that was built: resume rebuilds it
+                # Only a model that was built: resume rebuilds it.
+                result.relinearized_along, result.relinearized_trial = along, trial
                 agent.controller.set_forward_model(model)
         result.trial_wall_time_s.append(time.perf_counter() - start)
         if checkpoint is not None:
@@ -224,7 +227,9 @@ def divergence(config: RunConfig, result: ControllerResult) -> str | None:
             "and the target's RMS"
         )
     if result.trial_model_rmse:
-        model, first = result.trial_model_rmse[-1], result.trial_model_rmse[0]
+        # Floored: a loop that starts on its reference model has a first error of round-off size.
+        target_rms = float(np.sqrt(np.mean(result.first_trial.target**2)))
+        model, first = result.trial_model_rmse[-1], max(result.trial_model_rmse[0], 1e-3 * target_rms)
         if not math.isfinite(model) or model > factor * first:
             return f"model-following RMSE {model:.3g} > {factor * first:.3g}, {factor:g} x the first trial's"
     return None
@@ -284,7 +289,7 @@ def run_experiment(
 
 
 CHECKPOINTS = "checkpoints"
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2  # 2: the raised-cosine basis counts steps; gains per env
 
 
 class CheckpointError(ValueError):
@@ -311,6 +316,7 @@ def save_checkpoint(path: Path, agent: CFPCAgent, result: ControllerResult) -> N
             "diverged_at_trial": result.diverged_at_trial,
             "trial_model_rmse": result.trial_model_rmse,
             "trial_gains": result.trial_gains,
+            "relinearized_trial": result.relinearized_trial,
         },
         "first_trial": {
             k: torch.from_numpy(np.asarray(v)) for k, v in result.first_trial.as_arrays().items()

@@ -138,12 +138,13 @@ class RaisedCosineBasis(Basis):
         spacing = span / max(size - 1, 1)
         kw = {"device": device, "dtype": dtype}
         self.half_width = overlap * spacing
-        self.register_buffer("centres", torch.linspace(start, start + span, size, **kw))
+        centres = torch.linspace(start, start + span, size, dtype=torch.float64)  # built on the CPU
+        self.register_buffer("centres", centres.to(**kw))
         # Rows n = 0, 1, ... until the last bump has ended; the row after them is all zeros.
         self.never = max(math.ceil((start + span + self.half_width) / dt), 0) + 1
         elapsed = torch.arange(self.never + 1, dtype=torch.float64) * dt
         # 0.5 (1 + cos(pi d)), d = (elapsed - centre) / half-width clipped to +-1: exactly 0 outside.
-        phase = (elapsed[:, None] - self.centres.double()).mul_(math.pi / self.half_width)
+        phase = (elapsed[:, None] - centres).mul_(math.pi / self.half_width)
         table = phase.clamp_(-math.pi, math.pi).cos_().add_(1.0).mul_(0.5)
         table[-1] = 0.0
         self.register_buffer("table", table.to(**kw), persistent=False)

@@ -30,6 +30,7 @@ def antagonist_split(
     ``torque_per_excitation`` is (muscles,) or (1, muscles), signed; returns excitations (muscles,).
     """
     _check(cocontraction)
+    cocontraction = float(cocontraction)  # an int floor would make an int array of excitations
     # A handful of muscles, every control step: Python floats cost less than array operations.
     capacity = np.asarray(torque_per_excitation, dtype=np.float64).reshape(-1).tolist()
     needed = float(command) - cocontraction * sum(capacity)

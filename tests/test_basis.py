@@ -79,3 +79,9 @@ def test_state_dict_round_trip_keeps_the_delay_line_head():
     copy = TappedDelayLine(1, 3, 0.01, dtype=F64)
     copy.load_state_dict(line.state_dict())
     np.testing.assert_array_equal(copy.step(torch.tensor([[3.0]], dtype=F64)).numpy(), [[3.0, 2.0, 1.0]])
+
+
+def test_the_raised_cosine_table_is_built_on_the_basis_device():
+    # The table is computed on the CPU in float64 and moved: any device builds (meta has no data).
+    basis = RaisedCosineBasis(1, 5, 0.01, device="meta")
+    assert basis.table.device.type == "meta" and basis.centres.device.type == "meta"

@@ -16,8 +16,9 @@ from cfpc_gym.controllers import (
     closed_loop_along,
 )
 
+from cfpc_gym.build import _replay, make_env
 from cfpc_gym.cli import main
-from cfpc_gym.config import ControllerConfig, ForwardModelConfig, load_config
+from cfpc_gym.config import ConfigError, ControllerConfig, ForwardModelConfig, load_config
 from cfpc_gym.optimum import gauss_newton_optimum, least_squares_optimum
 from cfpc_gym.responses import basis_responses, error_gradient, fit_quality, predicted_responses
 from cfpc_gym.runner import prepare, run_controller, run_experiment
@@ -242,3 +243,45 @@ def test_at_100ms_re_linearising_along_the_movement_points_the_rule_along_the_tr
     # orthogonal to the true one and ~25x smaller (cosine -0.01); along the movement, cosine 0.83.
     assert abs(rest_cosine) < 0.3 and rest_power < 0.05
     assert movement_cosine > 0.4 and movement_power > 0.2
+
+
+def test_a_movement_is_replayed_in_the_trial_it_was_recorded_in():
+    # Trial 1 is the first in the force field; replayed as the run's trial 0 it would have no field.
+    blocks = ["env.kwargs.baseline_trials=1", "env.kwargs.field_trials=1", "env.kwargs.catch_fraction=0"]
+    config = load_config("force_field", ["trials=2", *blocks])
+    recorded = run_controller(config, 0, lambda _: None).last_trial  # feedback alone, trial 1
+
+    def replayed(trial: int) -> np.ndarray:
+        env = make_env(config)
+        angles = []
+        _replay(
+            env,
+            recorded.command[:, 0],
+            config.seed,
+            trial,
+            lambda *_: angles.append(env.unwrapped.physics.joint_angles()),
+        )
+        return np.array(angles)
+
+    np.testing.assert_allclose(replayed(1), recorded.output[:, 0], atol=1e-12)
+    assert np.abs(replayed(0) - recorded.output[:, 0]).max() > 1e-3
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        (
+            ["controllers.1.forward_model.relinearize_every=5"],
+            "controllers.1.forward_model: relinearize_every applies to schedule movement only",
+        ),
+        (
+            ["controllers.5.forward_model.kind=linearized", "controllers.5.forward_model.schedule=movement"],
+            "controllers.5: forward_model.schedule: movement re-linearises the eligibility trace's model; "
+            "rule lms has none",
+        ),
+    ],
+)
+def test_settings_a_schedule_would_ignore_are_refused(settings, expected):
+    with pytest.raises(ConfigError) as error:
+        load_config("elbow_delays", settings)
+    assert str(error.value).startswith(expected)

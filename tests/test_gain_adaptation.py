@@ -261,3 +261,23 @@ def test_a_runaway_model_following_error_counts_as_divergence_even_while_trackin
     result.trial_model_rmse = []
     result.trial_rmse[-1] = float("inf")
     assert divergence(config, result).startswith("RMSE inf > 2")
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        (
+            "controllers.1.gain_adaptation.learning_rate=.nan",
+            "controllers.1.gain_adaptation.learning_rate: learning rates must be finite and >= 0",
+        ),
+        (
+            "controllers.1.gain_adaptation.min_gain=2",
+            "controllers.1.gain_adaptation: feedback.kp [0.5] starts outside [min_gain, max_gain]",
+        ),
+    ],
+)
+def test_rates_and_bounds_that_would_act_unsaid_are_refused(setting, expected):
+    with pytest.raises(ConfigError) as error:
+        config = load_config("gain_adaptation", [setting])
+        make_agent(config, 1, make_vector_env(config, 1))
+    assert str(error.value).startswith(expected)
