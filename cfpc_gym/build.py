@@ -296,7 +296,9 @@ def gain_adaptation(
             spec.dt,
             delay_steps=sum(delays(env).values()),
         )
-    if settings.forward_model == "plant":
+    if settings.rule == "lms":  # its trace is the signal itself: no model
+        trace = None
+    elif settings.forward_model == "plant":
         trace = plant_model(plant, spec.dt, **delays(env))
     else:
         trace = close_loop(plant, env, pid, f"{where}.forward_model", injection="motor")

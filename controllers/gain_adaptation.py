@@ -138,9 +138,10 @@ class GainAdaptation(nn.Module):
         self.register_buffer("started", torch.zeros(batch, dtype=torch.bool, device=like.device))
         self.register_buffer("squared_error", torch.zeros(batch, device=like.device, dtype=like.dtype))
         self.register_buffer("steps", torch.zeros(batch, device=like.device, dtype=like.dtype))
-        self.model_output = torch.zeros_like(like)
-        self.model_error = torch.zeros_like(like)
-        self.trace: torch.Tensor | None = None  # (B, D, D_out, 3): d y_j / d k_{d, i}
+        # This step's signals, for update(); buffers so that .to() moves them with the rest.
+        self.register_buffer("model_output", torch.zeros_like(like), persistent=False)
+        self.register_buffer("model_error", torch.zeros_like(like), persistent=False)
+        self.register_buffer("trace", None, persistent=False)  # (B, D, D_out, 3): d y_j / d k_{d, i}
 
     @property
     def gains(self) -> torch.Tensor:

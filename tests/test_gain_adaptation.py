@@ -95,6 +95,22 @@ def test_me_lms_with_the_plant_model_converges_to_the_target_gains():
     assert costs[-1] < 1e-3 * costs[0]
 
 
+def test_a_steps_signals_move_with_the_module_between_step_and_update():
+    model = plant_model(PLANT, DT, sensory_delay_steps=DELAY)
+    feedback = pid((1.0, 1.0, 0.1))
+    adaptation = GainAdaptation(feedback.float(), reference_model(), forward_model=model).float()
+    reference = torch.ones(1, 1)
+    for _ in range(20):
+        feedback.step(reference)
+        adaptation.step(reference, torch.zeros(1, 1))
+    adaptation.double()
+    feedback.double()
+    assert adaptation.model_error.dtype == adaptation.trace.dtype == F64
+    before = adaptation.gains.clone()
+    adaptation.update()
+    assert adaptation.gains.dtype == F64 and not torch.equal(adaptation.gains, before)
+
+
 def test_a_batch_adapts_exactly_like_separate_runs():
     config = gain_config(3, "env.kwargs.interval_jitter=0.1", "dtype=float64")
     config = config.model_copy(update={"controllers": [config.controllers[1]]})
