@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import torch
+from gymnasium.envs.registration import load_env_creator
 
 from .build import make_agent, make_vector_env
 from .config import ConfigError, RunConfig
@@ -30,12 +32,15 @@ def render_trial(
     config: RunConfig, index: int, run_dir: Path | None, seed: int
 ) -> tuple[list[np.ndarray], float]:
     """Frames of one trial of controller ``index``, with the weights learned in ``run_dir`` if given."""
+    refusal = ConfigError(f"env.id: {config.env.id} cannot render rgb_array frames")
+    if "rgb_array" not in render_modes(config.env.id, ["rgb_array"]):  # before gymnasium warns of it
+        raise refusal
     kwargs = {**config.env.kwargs, "render_mode": "rgb_array"}
     config = config.model_copy(update={"env": config.env.model_copy(update={"kwargs": kwargs}), "envs": 1})
     env = make_vector_env(config, 1)
     single = env.envs[0]
     if "rgb_array" not in single.metadata.get("render_modes", []):
-        raise ConfigError(f"env.id: {config.env.id} cannot render rgb_array frames")
+        raise refusal
     agent = make_agent(config, index, env)
     if run_dir is not None:
         checkpoint = run_dir / CHECKPOINTS / f"{index}.pt"
@@ -54,6 +59,17 @@ def render_trial(
             frames.append(single.render())
     env.close()
     return frames, agent.spec.dt
+
+
+def render_modes(env_id: str, unknown: list[str]) -> list[str]:
+    """The render modes a registered env's class declares; ``unknown`` where it cannot be told."""
+    try:
+        entry = gym.spec(env_id).entry_point
+        creator = entry if callable(entry) else load_env_creator(entry)
+    except (gym.error.Error, ImportError, AttributeError):  # not registered here: the made env will tell
+        return unknown
+    metadata = getattr(creator, "metadata", None)
+    return list(metadata.get("render_modes", [])) if isinstance(metadata, dict) else unknown
 
 
 def write_video(frames: list[np.ndarray], path: Path, fps: float) -> None:
