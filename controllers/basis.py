@@ -39,10 +39,9 @@ class Basis(nn.Module):
         the array (B, F) returned alongside it, in place."""
         raise NotImplementedError
 
-    def reset(self, mask: torch.Tensor | None = None) -> None:
-        for state in self.buffers():
-            if state.dim() and state.shape[0] == self.batch_size:
-                zero_where(state, mask)
+    def reset(self, mask: torch.Tensor | None = None) -> None:  # pragma: no cover - interface
+        """Forget the cue history of the envs in ``mask`` (all when None)."""
+        raise NotImplementedError
 
 
 class AlphaBasis(Basis):
@@ -82,6 +81,10 @@ class AlphaBasis(Basis):
         self.register_buffer("gain", torch.as_tensor(1.0 / peak).to(**kw))
         self.register_buffer("slow", torch.zeros(batch_size, cues, size, **kw))
         self.register_buffer("fast", torch.zeros(batch_size, cues, size, **kw))
+
+    def reset(self, mask: torch.Tensor | None = None) -> None:
+        zero_where(self.slow, mask)
+        zero_where(self.fast, mask)
 
     def step(self, cue: torch.Tensor) -> torch.Tensor:
         drive = cue.unsqueeze(-1)

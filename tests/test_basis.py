@@ -58,6 +58,17 @@ def test_masked_reset_clears_only_the_masked_envs(kind):
     assert not np.allclose(after_kept[0], fresh[0]), "the unmasked envs must keep their memory"
 
 
+@pytest.mark.parametrize("kind", [RaisedCosineBasis, AlphaBasis, TappedDelayLine, TimeTable])
+def test_a_reset_keeps_the_constants_when_the_basis_is_as_large_as_the_batch(kind):
+    used, fresh = (kind(1, 3, 0.01, batch_size=3, dtype=F64) for _ in range(2))
+    drive(used, pulse(30, onset=5, batch=3))
+    used.reset()
+    cue = pulse(40, onset=2, batch=3)
+    features = drive(fresh, cue)
+    assert np.abs(features).sum() > 0
+    np.testing.assert_allclose(drive(used, cue), features, atol=1e-12)
+
+
 def test_time_table_marks_each_step_since_the_cue_onset_with_the_onset_value():
     cue = pulse(12, onset=3, batch=2)
     cue[5:8] = 1.0  # a held cue is one onset, not several
