@@ -185,7 +185,7 @@ class CFPC(nn.Module):
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         result = super().load_state_dict(state_dict, strict=strict, assign=assign)
-        if self._numpy is not None and assign:  # assign replaces the buffers themselves
+        if self._numpy is not None:  # it holds the gains as constants, and assign replaces buffers
             self._numpy = NumpyStep(self)
         return result
 

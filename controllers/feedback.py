@@ -68,6 +68,10 @@ class PID(nn.Module):
         self._saturates = bool(torch.isfinite(limit).any())
         self.register_buffer("signals", None, persistent=False)  # [e, I, D] (B, D, 3) once individual
 
+    def _load_from_state_dict(self, *args, **kwargs):
+        super()._load_from_state_dict(*args, **kwargs)
+        self.derivative_gain = self.kd / (self.derivative_time_constant + self.dt)  # of the loaded kd
+
     @property
     def adapts(self) -> bool:
         """Whether every env has its own gains (``individual_gains``)."""

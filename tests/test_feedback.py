@@ -2,7 +2,7 @@ import control
 import numpy as np
 import pytest
 import torch
-from cfpc_gym.controllers import PID
+from cfpc_gym.controllers import CFPC, PID, AlphaBasis, make_rule
 
 F64 = torch.float64
 
@@ -59,3 +59,17 @@ def test_bad_arguments_are_named(kwargs, message):
     kwargs = {"dt": 0.01, **kwargs}
     with pytest.raises(ValueError, match=message):
         PID(**kwargs)
+
+
+@pytest.mark.parametrize("backend", ["torch", "numpy"])
+def test_loaded_gains_are_the_gains_that_act(backend):
+    def controller(kd: float) -> CFPC:
+        pid = PID(1.0, 0.5, kd, dt=0.01, dtype=torch.float64)
+        basis = AlphaBasis(1, 4, 0.01, dtype=torch.float64)
+        return CFPC(pid, basis, make_rule("none", dofs=1, dt=0.01), backend=backend)
+
+    loaded, target = controller(1.0), controller(2.0)
+    loaded.load_state_dict(target.state_dict())
+    for error in (0.3, 0.7, -0.2):
+        args = (np.array([[error]]), np.zeros((1, 1)), np.zeros((1, 1)))
+        np.testing.assert_allclose(loaded.step_array(*args), target.step_array(*args), rtol=1e-12)
