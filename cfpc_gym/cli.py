@@ -48,7 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("source", help="a run directory (its trained weights), or a config to run untrained")
     render.add_argument("--controller", help="which controller (default: the first that learns)")
     render.add_argument("--out", type=Path, default=Path("trial.mp4"), help="video file: .mp4 or .gif")
-    render.add_argument("--seed", type=int, help="env seed of the rendered trial (default: the config's)")
+    render.add_argument(
+        "--seed", type=_whole_number(0), help="env seed of the rendered trial (default: the config's)"
+    )
     render.add_argument("--force", action="store_true", help="overwrite an existing video file")
     for name, text in (
         ("bench", "tasks x methods x seeds: CFPC rules, ILC, PPO and SAC side by side"),
@@ -70,28 +72,48 @@ def _parser() -> argparse.ArgumentParser:
                              help="override a bench config key, e.g. --set seeds=5")  # fmt: skip
         command.add_argument("--out", type=Path, help=f"results directory (default: runs/{name}-TIMESTAMP)")
         command.add_argument("--force", action="store_true", help="write into an existing results directory")
-        command.add_argument("--workers", type=_positive, help="processes side by side (default: the CPUs)")
+        command.add_argument(
+            "--workers", type=_whole_number(1), help="processes side by side (default: the CPUs)"
+        )
         command.add_argument("--resume", type=Path, metavar="DIR", help="finish the killed run in DIR")
         if name == "sweep":
             command.add_argument("--address", help="Ray cluster address (default: start Ray on this machine)")
     return parser
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return value
+def _whole_number(minimum: int):
+    """An argparse type: a whole number >= ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, got {text!r}")
+        return value
+
+    return parse
 
 
 def _out_dir(args, name: str) -> Path:
+    """The directory to write into, checked (not made): nothing of the user's is overwritten."""
     out = args.out or Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    if out.exists() and not args.force and (not out.is_dir() or any(out.iterdir())):
+    _check_parents(out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out: {out} is a file, not a directory")
+    if out.exists() and not args.force and any(out.iterdir()):
         raise UsageError(f"--out: {out} already exists; choose another directory or pass --force")
     return out
+
+
+def _check_parents(path: Path) -> None:
+    """Refuse a path under a file (it could never be made)."""
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UsageError(f"--out: {parent} is a file, so {path} cannot be made")
+            return
 
 
 def _resumed(args):
@@ -126,9 +148,10 @@ def _run(args) -> int:
         write_outputs,
     )
 
+    fresh = out is None
+    out = _out_dir(args, config.name) if fresh else out
     experiment = prepare_experiment(config)  # every config error surfaces before anything is written
-    if out is None:
-        out = _out_dir(args, config.name)
+    if fresh:
         out.mkdir(parents=True, exist_ok=True)
         for stale in (out / CHECKPOINTS).glob("*.pt") if args.force else ():
             stale.unlink()  # --force starts afresh
@@ -238,6 +261,10 @@ def _render(args) -> int:
         raise UsageError(f"--out: {args.out} must end in {' or '.join(VIDEO_SUFFIXES)}")
     if args.out.exists() and not args.force:
         raise UsageError(f"--out: {args.out} already exists; choose another file or pass --force")
+    if args.out.is_dir():
+        raise UsageError(f"--out: {args.out} is a directory; name a video file")
+    if not args.out.parent.is_dir():  # before every frame is rendered
+        raise UsageError(f"--out: the directory {args.out.parent} does not exist")
     index = pick_controller(config, args.controller)
     seed = config.seed if args.seed is None else args.seed
     frames, dt = render_trial(config, index, run_dir, seed)

@@ -37,7 +37,8 @@ class MissingExtra(ConfigError):
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # No inf or NaN in a float key: unbounded is said with null where a key allows it.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 PerDof = float | list[float]
@@ -101,7 +102,7 @@ class TimeTableConfig(Section):
 
 def _basis_kind(value: Any) -> str:
     """The basis kind, raised_cosine when unstated."""
-    return value.get("kind", "raised_cosine") if isinstance(value, dict) else value.kind
+    return value.get("kind", "raised_cosine") if isinstance(value, dict) else getattr(value, "kind", None)
 
 
 BasisConfig = Annotated[
@@ -109,7 +110,11 @@ BasisConfig = Annotated[
     | Annotated[AlphaConfig, Tag("alpha")]
     | Annotated[DelayLineConfig, Tag("delay_line")]
     | Annotated[TimeTableConfig, Tag("time_table")],
-    Discriminator(_basis_kind),
+    Discriminator(
+        _basis_kind,
+        custom_error_type="basis",
+        custom_error_message="must be a mapping with a kind: raised_cosine, alpha, delay_line or time_table",
+    ),
 ]
 
 
@@ -178,12 +183,16 @@ class SecondOrderReferenceConfig(Section):
 
 
 def _reference_kind(value: Any) -> str:
-    return value.get("kind", "pid") if isinstance(value, dict) else value.kind
+    return value.get("kind", "pid") if isinstance(value, dict) else getattr(value, "kind", None)
 
 
 ReferenceModelConfig = Annotated[
     Annotated[PidReferenceConfig, Tag("pid")] | Annotated[SecondOrderReferenceConfig, Tag("second_order")],
-    Discriminator(_reference_kind),
+    Discriminator(
+        _reference_kind,
+        custom_error_type="reference_model",
+        custom_error_message="must be a mapping with a kind: pid or second_order",
+    ),
 ]
 
 
@@ -275,7 +284,7 @@ class RunConfig(Section):
     env: EnvConfig
     trials: int = Field(50, ge=1)
     """Trials (episodes) per controller; weights persist across them."""
-    seed: int = 0
+    seed: int = Field(0, ge=0)
     """Seeds the envs (reset(seed=...)) and every random draw of the run."""
     envs: int = Field(1, ge=1)
     """Envs stepped in one batch per controller (seeds seed, seed + 1, ...)."""
@@ -315,15 +324,33 @@ def bundled_run_configs() -> list[Path]:
 DEFAULT_CONFIG = "cued_elbow"
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a key given twice in one mapping is an error (PyYAML
+    keeps the last one silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is given twice", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_yaml(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"cannot read config {path}: not UTF-8 text") from None
     except OSError as exc:
         raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=UniqueKeyLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -340,7 +367,7 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
     if not sep or not key:
         raise ConfigError(f"--set {assignment!r}: expected dotted.key=value")
     try:
-        value = yaml.safe_load(raw)
+        value = yaml.load(raw, Loader=UniqueKeyLoader)
     except yaml.YAMLError:
         raise ConfigError(f"--set {key}: value {raw!r} is not valid YAML") from None
     parts = key.split(".")
@@ -364,9 +391,25 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
             node = node[index]
 
 
+TAGGED = ("basis", "reference_model")  # keys whose value is a union told apart by its kind
+TYPE_NAMES = ("float", "int", "str", "bool", "none")
+
+
+def key_path(loc: tuple) -> str:
+    """The dotted key of an error's location, without the union members pydantic adds to it
+    (a tag such as ``alpha`` after ``basis``, a type such as ``float`` or ``list[float]``)."""
+    keys = [
+        str(p)
+        for i, p in enumerate(loc)
+        if not (i and loc[i - 1] in TAGGED) and not (isinstance(p, str) and (p in TYPE_NAMES or "[" in p))
+    ]
+    return ".".join(keys) or "config"
+
+
 def one_line(error: ValidationError) -> str:
-    first = error.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"]) or "config"
+    # The deepest error: for a union (a scalar or a list) the member that got furthest.
+    first = max(error.errors(), key=lambda e: len(e["loc"]))
+    loc = key_path(first["loc"])
     message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         message = "unknown key"

@@ -47,7 +47,9 @@ def render_trial(
         if not checkpoint.exists():
             raise ConfigError(f"{checkpoint} is missing: that controller never finished a trial")
         state = torch.load(checkpoint, map_location=agent.controller.device, weights_only=True)
-        agent.controller.load_state_dict(state["agent"]["controller"])
+        agent.controller.load_state_dict(
+            first_env(state["agent"]["controller"], agent.controller.state_dict())
+        )
     agent.learn = False
     observation, info = env.reset(seed=[seed])
     frames, done = [single.render()], False
@@ -59,6 +61,16 @@ def render_trial(
             frames.append(single.render())
     env.close()
     return frames, agent.spec.dt
+
+
+def first_env(state: dict[str, torch.Tensor], like: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A batched run's state cut to its first env, where ``like`` (one env's state) has one row."""
+    return {
+        key: value[:1]
+        if value.dim() and value.shape[1:] == like[key].shape[1:] and like[key].shape[0] == 1
+        else value
+        for key, value in state.items()
+    }
 
 
 def render_modes(env_id: str, unknown: list[str]) -> list[str]:

@@ -64,9 +64,18 @@ def test_an_existing_run_directory_is_never_clobbered(tmp_path, capsys):
     assert not (out / "metrics.json").exists()
 
 
+def test_an_out_path_that_is_or_lies_under_a_file_is_refused_even_with_force(tmp_path, capsys):
+    existing = tmp_path / "notes.txt"
+    existing.write_text("keep me")
+    for out, message in ((existing, "is a file, not a directory"), (existing / "run", "is a file, so")):
+        code, _, err = run(capsys, "run", "paper_linear", *QUICK, "--force", "--out", str(out))
+        assert code == 2 and message in err and err.count("\n") == 1
+    assert existing.read_text() == "keep me"
+
+
 def write(tmp_path: Path, text: str) -> str:
     path = tmp_path / "config.yaml"
-    path.write_text(textwrap.dedent(text))
+    path.write_bytes(textwrap.dedent(text).encode("utf-8", "surrogateescape"))  # \udcff: the byte 0xff
     return str(path)
 
 
@@ -99,6 +108,12 @@ PAPER = bundled_config_path("paper_linear").read_text()
         (["feedback.kp=200"], "controllers.1.forward_model: the closed loop is unstable"),
         (["device=tpu"], "device: 'tpu' is not a torch device"),
         (["env.id=CartPole-v1", "env.kwargs={}"], "env.id: CartPole-v1 exposes no tracking signals"),
+        (["basis=3"], "basis: must be a mapping with a kind: raised_cosine, alpha"),
+        (["basis.kind=alpha"], "basis.start: unknown key"),
+        (["basis.span=.inf"], "basis.span: Input should be a finite number"),
+        (["feedback.kp=[1, .nan]"], "feedback.kp.1: Input should be a finite number"),
+        (["seed=-1"], "seed: Input should be greater than or equal to 0"),
+        (["controllers.1.gain_adaptation={reference_model: 3}"], "reference_model: must be a mapping"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, overrides, expected):
@@ -124,6 +139,8 @@ def test_yaml_numbers_written_as_strings_are_coerced(tmp_path):
         ("env: [unclosed", "malformed YAML in"),
         ("- just\n- a list\n", "the top level must be a mapping"),
         ("env: {id: cfpc_gym/LinearPlant-v0}\n", "feedback: Field required"),
+        ("trials: 3\ntrials: 4\n", "line 2, column 1: key 'trials' is given twice"),
+        ("name: \udcff\n", "not UTF-8 text"),
     ],
 )
 def test_malformed_files_are_one_line_errors(tmp_path, capsys, text, expected):

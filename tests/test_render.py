@@ -20,7 +20,8 @@ def cli(*argv: str, cwd) -> subprocess.CompletedProcess:
 
 @pytest.mark.slow
 def test_render_writes_a_playable_video_of_moving_frames(tmp_path):
-    run = cli("run", "cued_elbow", "--set", "trials=1", "--out", "run", cwd=tmp_path)
+    # Two envs: the video films the first, with its rows of the batched state.
+    run = cli("run", "cued_elbow", "--set", "trials=1", "--set", "envs=2", "--out", "run", cwd=tmp_path)
     assert run.returncode == 0, run.stderr[-1500:]
     render = cli("render", "run", "--out", "trial.mp4", cwd=tmp_path)
     if render.returncode != 0 and "EGL" in render.stderr:
@@ -47,6 +48,9 @@ def test_render_refuses_to_overwrite_and_unknown_formats(tmp_path, capsys):
     existing.write_bytes(b"keep")
     assert main(["render", "cued_elbow", "--out", str(existing)]) == 2
     assert main(["render", "cued_elbow", "--out", str(tmp_path / "v.avi")]) == 2
+    assert main(["render", "cued_elbow", "--out", str(tmp_path / "missing" / "v.gif")]) == 2
+    assert main(["render", "cued_elbow", "--seed", "-1", "--out", str(tmp_path / "v.gif")]) == 2
     err = capsys.readouterr().err
     assert "already exists" in err and "must end in .mp4 or .gif" in err
-    assert existing.read_bytes() == b"keep"
+    assert "the directory" in err and "does not exist" in err and "expected a whole number >= 0" in err
+    assert err.count("\n") == 4 and existing.read_bytes() == b"keep" and not (tmp_path / "v.gif").exists()
