@@ -71,7 +71,7 @@ def torch_options(config: RunConfig) -> dict:
 
 
 def make_pid(config: RunConfig, spec: TrackingSpec, batch_size: int) -> PID:
-    fb = config.feedback
+    fb, options = config.feedback, torch_options(config)
     try:
         return PID(
             fb.kp, fb.ki, fb.kd,
@@ -80,7 +80,7 @@ def make_pid(config: RunConfig, spec: TrackingSpec, batch_size: int) -> PID:
             output_limit=fb.output_limit,
             batch_size=batch_size,
             dofs=spec.dofs,
-            **torch_options(config),
+            **options,
         )  # fmt: skip
     except ValueError as exc:
         raise ConfigError(f"feedback: {exc}") from None
@@ -95,9 +95,11 @@ def make_basis(config: RunConfig, spec: TrackingSpec, batch_size: int):
             raise ConfigError(f"basis.spacing: {exc}") from None
     elif config.basis.kind == "time_table":
         options["size"] = int(round(options.pop("span") / spec.dt)) + 1
-    return BASES[config.basis.kind](
-        spec.cues, dt=spec.dt, batch_size=batch_size, **options, **torch_options(config)
-    )
+    options |= torch_options(config)
+    try:
+        return BASES[config.basis.kind](spec.cues, dt=spec.dt, batch_size=batch_size, **options)
+    except ValueError as exc:
+        raise ConfigError(f"basis: {exc}") from None
 
 
 def _key(config: RunConfig, controller: ControllerConfig) -> str:
@@ -404,10 +406,11 @@ def make_controller(config: RunConfig, controller: ControllerConfig, env: gym.En
         raise ConfigError(f"{where}: {exc}") from None
     pid = make_pid(config, spec, batch_size)
     adaptation = gain_adaptation(config, controller, env, pid)
+    basis = make_basis(config, spec, batch_size)
     try:
         return CFPC(
             pid,
-            make_basis(config, spec, batch_size),
+            basis,
             rule,
             learning_rate=controller.learning_rate,
             normalized=controller.normalized,
