@@ -175,6 +175,9 @@ def task_config(cell: Cell) -> RunConfig:
     return load_config(cell.task, list(cell.task_overrides))
 
 
+LEARNING_SETTINGS = {"learning_rate", "normalized", "regularization", "shared_weights"}
+
+
 def method_config(
     task: RunConfig,
     method: str,
@@ -194,11 +197,15 @@ def method_config(
         )
         update["basis"] = TimeTableConfig(kind="time_table", span=ilc.span)
     else:
-        template = by_rule.get(method) or by_rule.get("eligibility")
-        settings = template.model_dump() if template else {}
+        if method in by_rule:
+            settings = by_rule[method].model_dump()
+        elif "eligibility" in by_rule:  # the task's learning settings, not its trace's forward model
+            settings = by_rule["eligibility"].model_dump(include=LEARNING_SETTINGS)
+        else:
+            settings = {}
         if learning_rate is not None:
             settings["learning_rate"] = learning_rate
-        controller = ControllerConfig.model_validate({**settings, "name": method, "rule": method})
+        controller = validated(ControllerConfig, {**settings, "name": method, "rule": method})
     return task.model_copy(update={**update, "controllers": [controller]})
 
 
@@ -264,7 +271,10 @@ def expand(bench: BenchConfig) -> list[tuple[BenchConfig, Cell]]:
 
 
 def check(bench: BenchConfig, profile: str) -> None:
-    """Every problem a bench would meet, found before anything runs: one line, naming the key."""
+    """Every problem a bench would meet, found before anything runs: one line, naming the key.
+    It builds each task's controllers (forward models included) once, as their cells will."""
+    from .runner import prepare
+
     if profile not in bench.profiles:
         raise ConfigError(f"profiles: no {profile!r} profile in this bench config")
     for method in bench.methods:
@@ -275,8 +285,15 @@ def check(bench: BenchConfig, profile: str) -> None:
             task = task_config(cell)
         except ConfigError as exc:
             raise ConfigError(f"tasks: {cell.task}: {exc}") from None
-        for method in set(variant.methods) & set(TRIAL_METHODS):
-            method_config(task, method, 0, task.trials, variant.ilc, variant.learning_rate)
+        for method in [m for m in variant.methods if m in TRIAL_METHODS]:
+            try:
+                config = method_config(task, method, 0, task.trials, variant.ilc, variant.learning_rate)
+                prepare(config, 0)  # builds the forward model and the controller, as the cell will
+            except MissingExtra:  # the cells of this task are skipped, with the install line
+                break
+            except ConfigError as exc:
+                reason = str(exc).removeprefix("controllers.0.")  # the one controller of the cell
+                raise ConfigError(f"tasks: {cell.task}: method {method}: {reason}") from None
 
 
 def run_cells(

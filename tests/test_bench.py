@@ -119,6 +119,9 @@ def test_sweep_on_ray_gives_the_local_results(tmp_path, capsys, monkeypatch):
         (["--set", "seeds=0"], "seeds: Input should be greater than or equal to 1"),
         (["--workers", "0"], "argument --workers: expected a whole number >= 1, got '0'"),
         (["--set", "grid={ilc.lead: [0.1]}"], "grid: a bench runs no grid; use cfpc-gym sweep"),
+        # A method the task has no settings for, found before the first cell runs:
+        (["--set", "tasks=[elbow_gain_adaptation]", "--set", "methods=[feedback, eligibility]"],
+         "tasks: elbow_gain_adaptation: method eligibility: forward_model.kind: analytic needs"),
     ],
 )  # fmt: skip
 def test_bad_bench_input_is_one_line_and_exit_2(tmp_path, capsys, argv, message):
@@ -166,3 +169,10 @@ def test_a_killed_bench_resumes_to_the_uninterrupted_results(tmp_path, capsys):
     assert [c["curve"]["rmse"] for c in cells[0]] == [c["curve"]["rmse"] for c in cells[1]]
     code, _, err = cli(capsys, "bench", "--resume", str(killed), "--full")
     assert code == 2 and "holds cells of the quick profile; pass --quick" in err
+
+
+def test_a_rule_the_task_lacks_borrows_the_learning_settings_but_not_the_traces_model():
+    task = load_config("elbow_delays")  # its last eligibility controller re-linearises along the movement
+    (controller,) = method_config(task, "delayed", 0, 1, ILCConfig()).controllers
+    assert controller.rule == "delayed" and controller.learning_rate == 0.03
+    assert controller.forward_model.schedule == "rest" and controller.gain_adaptation is None
