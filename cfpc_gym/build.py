@@ -389,10 +389,27 @@ def identify(config: RunConfig, settings, env: gym.Env, pid: PID, where: str) ->
         raise ConfigError(f"{where}: {exc}") from None
 
 
+def runs_the_body(controller: ControllerConfig) -> bool:
+    """Whether building this controller's models runs an env (MuJoCo linearisation or probing)."""
+    adaptation = controller.gain_adaptation
+    return (controller.rule == "eligibility" and controller.forward_model.kind != "analytic") or (
+        adaptation is not None and adaptation.plant == "linearized"
+    )
+
+
 def make_controller(config: RunConfig, controller: ControllerConfig, env: gym.Env, batch_size: int) -> CFPC:
+    """The configured controller for ``env``. Models that run the body are built on an env of their
+    own (``make_env(config)``): the caller's env is neither reset nor stepped."""
     spec = spec_of(env)
     where = _key(config, controller)
-    model = forward_model(config, controller, env) if controller.rule == "eligibility" else None
+    scratch = make_env(config) if runs_the_body(controller) else env
+    try:
+        model = forward_model(config, controller, scratch) if controller.rule == "eligibility" else None
+        pid = make_pid(config, spec, batch_size)
+        adaptation = gain_adaptation(config, controller, scratch, pid)
+    finally:
+        if scratch is not env:
+            scratch.close()
     trace_delay = controller.trace_delay if controller.trace_delay is not None else spec.sensory_delay
     try:
         rule = make_rule(
@@ -404,8 +421,6 @@ def make_controller(config: RunConfig, controller: ControllerConfig, env: gym.En
         )
     except ValueError as exc:
         raise ConfigError(f"{where}: {exc}") from None
-    pid = make_pid(config, spec, batch_size)
-    adaptation = gain_adaptation(config, controller, env, pid)
     basis = make_basis(config, spec, batch_size)
     try:
         return CFPC(

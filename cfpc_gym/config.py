@@ -7,7 +7,6 @@ are rejected, strings such as "1e-3" are coerced to numbers, and every problem b
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from importlib.resources import files
 from pathlib import Path
@@ -225,8 +224,8 @@ class GainAdaptationConfig(Section):
         rates = rate if isinstance(rate, list) else [rate]
         if isinstance(rate, list) and len(rate) != 3:
             raise ValueError(f"give one learning rate, or three (kp, ki, kd), not {len(rate)}")
-        if not all(math.isfinite(r) and r >= 0 for r in rates):
-            raise ValueError("learning rates must be finite and >= 0")
+        if not all(r >= 0 for r in rates):  # (inf and NaN are refused for every float key)
+            raise ValueError("learning rates must be >= 0")
         return rate
 
 

@@ -10,8 +10,8 @@ from cfpc_gym.envs import TRACKING_KEY
 from cfpc_gym.envs.myosuite_adapter import MYOSUITE_ENV_IDS
 from gymnasium.vector import AutoresetMode
 
-from cfpc_gym.build import make_agent
-from cfpc_gym.config import validate_config
+from cfpc_gym.build import make_agent, make_env
+from cfpc_gym.config import load_config, validate_config
 
 # Per env: feedback gains measured to work with its delay, and the controller. LinearPlant's PID is
 # deliberately late (the paper's plant), so there the eligibility rule learns for a few trials.
@@ -219,3 +219,18 @@ def test_the_same_seed_gives_the_same_trajectory_through_the_agent():
     np.testing.assert_array_equal(weights, weights_again)
     assert np.abs(weights).max() > 0
     assert not np.array_equal(run(6)[0], actions)
+
+
+def test_building_an_agent_neither_resets_nor_steps_the_callers_env():
+    config = load_config("cued_elbow")  # a linearized forward model: MuJoCo runs to build it
+    used, untouched = make_env(config), make_env(config)
+    action = np.full(used.action_space.shape, 0.3, dtype=used.action_space.dtype)
+    for env in (used, untouched):
+        env.reset(seed=123)
+        for _ in range(30):
+            env.step(action)
+    make_agent(config, 1, used)
+    for _ in range(20):
+        expected, *_ = untouched.step(action)
+        observation, *_ = used.step(action)
+        np.testing.assert_array_equal(observation, expected)
