@@ -30,3 +30,14 @@ def test_bundled_config_builds(name):
     assert [agent.controller.rule.name for agent in experiment.agents] == [c.rule for c in config.controllers]
     for agent in experiment.agents:
         agent.env.close()
+
+
+def test_the_config_knows_the_controllers_rules_without_importing_torch():
+    import subprocess
+    import sys
+
+    from cfpc_gym import config, controllers
+
+    assert config.RULE_NAMES == controllers.RULE_NAMES
+    code = "import sys, cfpc_gym.config; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
