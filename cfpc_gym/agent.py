@@ -1,6 +1,6 @@
 """CFPC as a Gymnasium agent: reads the tracking signals, returns the env's actions, learns online.
 
-    agent = make_agent(config, env)            # env: a single env or a gymnasium vector env
+    agent = make_agent(config, 1, env)         # controller 1 of the config; env: single or vector
     observation, info = env.reset(seed=0)
     while True:
         action = agent.act(observation, info)

@@ -11,13 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
-from .agent import CFPCAgent
-from .build import make_controller, make_env, make_vector_env
-from .config import ControllerConfig, RunConfig
+from .config import RunConfig
 from .responses import basis_responses
-from .rollout import run_trial
 
 
 @dataclass(frozen=True)
@@ -28,28 +24,15 @@ class Optimum:
 
 
 def least_squares_optimum(config: RunConfig) -> Optimum:
-    probe = ControllerConfig(name="optimum", rule="lms", learning_rate=0.0)
-    first = make_env(config)
-    dofs = first.unwrapped.tracking_spec.dofs
-    features = make_controller(config, probe, first, batch_size=1).basis.features
-    columns = dofs * features
-    envs = make_vector_env(config, columns + 1)
-    controller = make_controller(config, probe, first, batch_size=columns + 1)
-    unit = torch.zeros_like(controller.weights)  # (1 + D F, D, F): env 1 + j carries weight j only
-    unit[1:].view(columns, columns).copy_(torch.eye(columns))
-    controller.weights.copy_(unit)
-    record = run_trial(CFPCAgent(envs, controller), learn=False, seeds=[config.seed] * (columns + 1))
-    envs.close()
-    first.close()
-    baseline = record.error[:, 0]  # (N, D)
-    responses = baseline[:, None, :] - record.error[:, 1:]  # (N, D F, D)
-    design = responses.transpose(0, 2, 1).reshape(-1, columns)  # rows: (step, output DOF)
+    measured = basis_responses(config, amplitude=1.0)  # a unit weight each: exact for a linear loop
+    baseline, columns = measured.error, measured.basis.shape[1]  # (N, D), D F
+    design = measured.responses.transpose(0, 2, 1).reshape(-1, columns)  # rows: (step, output DOF)
     weights, *_ = np.linalg.lstsq(design, baseline.reshape(-1), rcond=None)
     residual = baseline.reshape(-1) - design @ weights
     return Optimum(
         rmse=float(np.sqrt(np.mean(residual**2))),
-        weights=weights.reshape(dofs, features),
-        feedback_rmse=float(np.sqrt(np.mean(baseline**2))),
+        weights=weights.reshape(baseline.shape[1], -1),
+        feedback_rmse=measured.rmse,
     )
 
 
