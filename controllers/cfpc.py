@@ -12,7 +12,8 @@ and ``update()`` then learns from the teacher (e, or the feedback command for FE
 learning_rate, or learning_rate / (regularization + mean_i |eps_i|^2) when ``normalized``;
 ``optimizer="rls"`` is recursive least squares on the same trace (see ``learners.py``).
 With ``gain_adaptation`` the PID's own gains learn too, from the model-following error
-(``gain_adaptation.py``); it works with any rule, ``none`` included.
+(``gain_adaptation.py``); it works with any rule, ``none`` included (the eligibility rule's
+closed-loop model keeps the gains it was built with).
 
 Two implementations of the same step: torch (the reference; any device, any batch) and numpy
 (``backend="numpy"``; CPU only), whose modules run in place on the very buffers of the torch
