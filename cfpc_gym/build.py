@@ -384,7 +384,10 @@ def identify(config: RunConfig, settings, env: gym.Env, pid: PID, where: str) ->
     try:
         if settings.method == "fir":
             return identify_fir(inputs, responses, settings.taps, dt)
-        return identify_arx(inputs, responses, settings.poles, settings.zeros, delay=1, dt=dt)
+        # o reaches the sensed output after one step plus the loop's motor and sensory delays: the
+        # input lags start there, or the zeros fit lags where the response is still zero.
+        delay = 1 + sum(delays(env).values())
+        return identify_arx(inputs, responses, settings.poles, settings.zeros, delay=delay, dt=dt)
     except ValueError as exc:
         raise ConfigError(f"{where}: {exc}") from None
 

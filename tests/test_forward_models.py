@@ -170,3 +170,17 @@ def test_a_forward_model_of_another_shape_or_an_rls_learner_is_refused():
         swapping_controller("torch", model).set_forward_model(pure_delay(3, 1, 0.01))
     with pytest.raises(ValueError, match="optimizer rls keeps its forward model"):
         swapping_controller("torch", model, optimizer="rls").set_forward_model(model)
+
+
+@pytest.mark.parametrize("sensory_delay", [0.0, 0.03, 0.05])
+def test_identified_arx_matches_the_analytic_loop_behind_its_delays(sensory_delay):
+    from cfpc_gym.build import forward_model, make_env
+    from cfpc_gym.config import ForwardModelConfig, load_config
+
+    config = load_config("paper_linear", [f"env.kwargs.sensory_delay={sensory_delay}"])
+    settings = config.controllers[1]
+    arx = settings.model_copy(update={"forward_model": ForwardModelConfig(kind="identified", method="arx")})
+    env = make_env(config)
+    exact, fitted = forward_model(config, settings, env), forward_model(config, arx, env)
+    noise = np.random.default_rng(7).standard_normal((400, 1))
+    assert variance_accounted_for(exact.simulate(noise), fitted.simulate(noise)) > 0.99
