@@ -392,6 +392,18 @@ def identify(config: RunConfig, settings, env: gym.Env, pid: PID, where: str) ->
         raise ConfigError(f"{where}: {exc}") from None
 
 
+def twin(env: gym.Env, config: RunConfig) -> gym.Env:
+    """A fresh env like ``env``: remade from its registered spec (kwargs and wrappers included),
+    else the configured env."""
+    spec = env.spec
+    if spec is not None:
+        try:
+            return gym.make(spec)
+        except gym.error.Error:  # e.g. a wrapper that cannot be remade from its spec
+            pass
+    return make_env(config)
+
+
 def runs_the_body(controller: ControllerConfig) -> bool:
     """Whether building this controller's models runs an env (MuJoCo linearisation or probing)."""
     adaptation = controller.gain_adaptation
@@ -401,11 +413,11 @@ def runs_the_body(controller: ControllerConfig) -> bool:
 
 
 def make_controller(config: RunConfig, controller: ControllerConfig, env: gym.Env, batch_size: int) -> CFPC:
-    """The configured controller for ``env``. Models that run the body are built on an env of their
-    own (``make_env(config)``): the caller's env is neither reset nor stepped."""
+    """The configured controller for ``env``. Models that run the body are built on a twin of
+    ``env``: the caller's env is neither reset nor stepped."""
     spec = spec_of(env)
     where = _key(config, controller)
-    scratch = make_env(config) if runs_the_body(controller) else env
+    scratch = twin(env, config) if runs_the_body(controller) else env
     try:
         model = forward_model(config, controller, scratch) if controller.rule == "eligibility" else None
         pid = make_pid(config, spec, batch_size)

@@ -234,3 +234,17 @@ def test_building_an_agent_neither_resets_nor_steps_the_callers_env():
         expected, *_ = untouched.step(action)
         observation, *_ = used.step(action)
         np.testing.assert_array_equal(observation, expected)
+
+
+def test_the_forward_model_is_of_the_env_given_not_of_the_configs():
+    from cfpc_gym.controllers.forward_models import variance_accounted_for
+
+    from cfpc_gym.build import forward_model
+
+    identified = load_config("paper_linear", ["controllers.1.forward_model.kind=identified"])  # 50 ms
+    env = gym.make("cfpc_gym/LinearPlant-v0", sensory_delay=0.03)
+    model = make_agent(identified, 1, env).controller.rule.trace
+    truth = load_config("paper_linear", ["env.kwargs.sensory_delay=0.03"])
+    exact = forward_model(truth, truth.controllers[1], make_env(truth))
+    noise = np.random.default_rng(3).standard_normal((300, 1))
+    assert variance_accounted_for(exact.simulate(noise), model.simulate(noise)) > 0.95
