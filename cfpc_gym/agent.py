@@ -133,7 +133,8 @@ class CFPCAgent:
 
         SB3 vector envs hand back the reset observation at an episode's end, flagged by
         ``episode_start``; the agent learns from each step as it predicts (the policy is
-        deterministic either way).
+        deterministic either way). The observations must come from the agent's own env(s): a
+        muscle env's command is allocated at that env's posture, read from the env itself.
         """
         observation = np.asarray(observation)
         batched = observation.ndim == 2
