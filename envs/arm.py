@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from gymnasium.utils import seeding
 
 from .force_field import FieldSchedule, field_matrix
 from .muscle_task import MuscleTaskEnv
@@ -133,6 +134,7 @@ class ArmReachEnv(MuscleTaskEnv):
         self.field_on = False
         self.target_index = 0
         self._next_trial = 0
+        self._seed: int | None = None  # of the last seeded reset: trial k's draws replay from it
         self._target_order = np.arange(self.n_targets)
         self._start_angles = self.inverse_kinematics(self.centre)
         self._target_angles = self._start_angles
@@ -200,25 +202,39 @@ class ArmReachEnv(MuscleTaskEnv):
 
     def _begin_trial(self, seed: int | None, options: dict[str, Any] | None) -> None:
         if seed is not None:
-            self._next_trial = 0
+            self._next_trial, self._seed = 0, seed
         if options and "trial" in options:
             trial = int(options["trial"])
             if trial < 0:
                 raise ValueError(f"options['trial'] must be >= 0, got {trial}")
+            self._replay_draws(trial)
             self._next_trial = trial
         self.trial = self._next_trial
         self._next_trial += 1
-        cycle_position = self.trial % self.n_targets
-        if cycle_position == 0 or seed is not None or (options and "trial" in options):
-            self._target_order = self.np_random.permutation(self.n_targets)
-        self.target_index = int(self._target_order[cycle_position])
+        self._draw(self.trial)
+        self.target_index = int(self._target_order[self.trial % self.n_targets])
         self._target_angles = self.inverse_kinematics(self.targets[self.target_index])
-        self.block = self.schedule.block(self.trial)
+        self.field_on = self.block == "field" and not self.catch_trial and self.force_field != "none"
+        self.physics.apply_joint_torques(np.zeros(2))
+
+    def _draw(self, trial: int) -> None:
+        """Trial ``trial``'s randomness: a shuffled target order at each cycle's start, whether a
+        field trial is a catch trial."""
+        if trial % self.n_targets == 0:
+            self._target_order = self.np_random.permutation(self.n_targets)
+        self.block = self.schedule.block(trial)
         self.catch_trial = self.block == "field" and bool(
             self.np_random.random() < self.schedule.catch_fraction
         )
-        self.field_on = self.block == "field" and not self.catch_trial and self.force_field != "none"
-        self.physics.apply_joint_torques(np.zeros(2))
+
+    def _replay_draws(self, trials: int) -> None:
+        """Draw, from the last seed, what trials 0 .. ``trials`` - 1 drew: a jump to a trial then
+        gets the target and catch status that trial has in sequence (without a seed ever given,
+        the draws go on from the current state)."""
+        if self._seed is not None:
+            self.np_random, _ = seeding.np_random(self._seed)
+        for trial in range(trials - trials % self.n_targets, trials) if self._seed is None else range(trials):
+            self._draw(trial)
 
     def _before_substep(self) -> None:
         if self.field_on:

@@ -173,6 +173,13 @@ def test_arm_schedule_blocks_catch_trials_and_target_cycles():
     # A seed starts the experiment again; options jump to a trial.
     assert env.reset(seed=11)[1]["target_index"] == infos[0]["target_index"]
     assert env.reset(options={"trial": 20})[1]["block"] == "field"
+    # A jump draws what that trial drew in sequence: target and catch status (the seed's draws).
+    for trial in (3, 21, 20, 8, 47, 9):
+        jumped, expected = env.reset(options={"trial": trial})[1], infos[trial]
+        assert jumped["target_index"] == expected["target_index"]
+        assert jumped["catch_trial"] == expected["catch_trial"]
+    followed = env.reset()[1]  # and the trials after it go on as in sequence
+    assert (followed["trial"], followed["target_index"]) == (10, infos[10]["target_index"])
 
 
 def test_field_matrices():
