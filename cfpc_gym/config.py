@@ -299,8 +299,8 @@ class RunConfig(Section):
     """Also write per-trial scalars (RMSE, max error, lag) as TensorBoard events in the run directory."""
     divergence_factor: float = Field(10.0, gt=1)
     """A run diverges when a trial's RMSE is not finite or exceeds this multiple of the smaller of
-    its first trial's RMSE and the target's RMS (with gain adaptation, also when its
-    model-following RMSE exceeds this multiple of the first trial's)."""
+    its first trial's RMSE and the movement's RMS (the target less its start); with gain
+    adaptation, also when its model-following RMSE exceeds this multiple of the first trial's."""
 
     @model_validator(mode="after")
     def _unique_names(self) -> RunConfig:

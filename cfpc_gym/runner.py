@@ -210,10 +210,11 @@ def follows_movement(settings: ControllerConfig) -> int | None:
 
 
 def divergence_limit(config: RunConfig, result: ControllerResult) -> float:
-    """Error beyond a multiple of the movement itself, or of the first trial's error."""
-    first = result.first_trial
-    target_rms = float(np.sqrt(np.mean(first.target**2)))
-    scale = min(result.trial_rmse[0], target_rms) if target_rms > 0 else result.trial_rmse[0]
+    """Error beyond a multiple of the movement itself (the target from where it starts: a posture
+    held is no movement), or of the first trial's error, whichever is smaller."""
+    target = result.first_trial.target
+    movement_rms = float(np.sqrt(np.mean((target - target[:1]) ** 2)))
+    scale = min(result.trial_rmse[0], movement_rms) if movement_rms > 0 else result.trial_rmse[0]
     return config.divergence_factor * scale
 
 
@@ -224,7 +225,7 @@ def divergence(config: RunConfig, result: ControllerResult) -> str | None:
     if not math.isfinite(rmse) or rmse > limit:
         return (
             f"RMSE {rmse:.3g} > {limit:.3g}, {factor:g} x the smaller of the first trial's RMSE "
-            "and the target's RMS"
+            "and the movement's RMS"
         )
     if result.trial_model_rmse:
         # Floored: a loop that starts on its reference model has a first error of round-off size.

@@ -277,6 +277,10 @@ def test_a_runaway_model_following_error_counts_as_divergence_even_while_trackin
     result.trial_model_rmse = []
     result.trial_rmse[-1] = float("inf")
     assert divergence(config, result).startswith("RMSE inf > 2")
+    # The movement, not the posture it starts from: a 0.1 move from 1.0 allows 10 x its RMS.
+    result.first_trial = SimpleNamespace(target=np.r_[np.ones(10), np.full(10, 1.1)])
+    result.trial_rmse[-1] = 0.8
+    assert divergence(config, result).startswith("RMSE 0.8 > 0.707")
 
 
 @pytest.mark.parametrize(
