@@ -73,11 +73,21 @@ class LinearPlantEnv(gym.Env):
         for name, value in (
             ("damping_ratio", damping_ratio),
             ("sensory_delay", sensory_delay),
+            ("cue_time", cue_time),
             ("interval_jitter", interval_jitter),
             ("effort_weight", effort_weight),
         ):
             if not value >= 0:
                 raise ValueError(f"{name} must be >= 0, got {value}")
+        if not cue_to_movement - interval_jitter >= 0:  # the movement never starts before its cue
+            raise ValueError(
+                f"cue_to_movement ({cue_to_movement} s) must be >= interval_jitter ({interval_jitter} s)"
+            )
+        last_end = cue_time + cue_to_movement + interval_jitter + movement_duration
+        if last_end > trial_duration:
+            raise ValueError(
+                f"trial_duration ({trial_duration} s) must cover the movement (ends by {last_end} s)"
+            )
         if sensory_delay >= trial_duration:
             raise ValueError(
                 f"sensory_delay ({sensory_delay} s) must be shorter than trial_duration ({trial_duration} s)"
@@ -159,9 +169,10 @@ class LinearPlantEnv(gym.Env):
         return self._observation(sensed), self._info(sensed, force=0.0)
 
     def step(self, action):
-        force = self.max_force * float(
-            np.clip(np.asarray(action, dtype=np.float64).reshape(-1)[0], -1.0, 1.0)
-        )
+        action = np.asarray(action, dtype=np.float64)
+        if action.size != 1:
+            raise ValueError(f"action must hold 1 force, got shape {action.shape}")
+        force = self.max_force * float(np.clip(action.reshape(-1)[0], -1.0, 1.0))
         self._state = self._ad @ self._state + self._bd[:, 0] * force
         self._step += 1
         sensed = self._sensed.push(self._world())

@@ -86,8 +86,18 @@ def test_reward_components_sum_to_the_reward():
         ({"sensory_delay": -0.01}, "sensory_delay must be >= 0"),
         ({"sensory_delay": 3.0}, "must be shorter than trial_duration"),
         ({"render_mode": "rgb_array"}, "render_mode must be None"),
+        ({"cue_time": -0.1}, "cue_time must be >= 0"),
+        ({"interval_jitter": 0.4}, r"cue_to_movement \(0.3 s\) must be >= interval_jitter \(0.4 s\)"),
+        ({"movement_duration": 1.8}, r"trial_duration \(2.0 s\) must cover the movement \(ends by 2.3 s\)"),
     ],
 )
 def test_bad_keyword_arguments_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         LinearPlantEnv(**kwargs)
+
+
+def test_an_action_of_the_wrong_size_is_refused():
+    env = LinearPlantEnv()
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=r"action must hold 1 force, got shape \(2,\)"):
+        env.step(np.zeros(2))
