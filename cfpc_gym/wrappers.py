@@ -16,7 +16,7 @@ from gymnasium import spaces
 
 from .agent import CFPCAgent
 from .build import make_agent
-from .config import RunConfig, bundled_run_configs, load_config, read_yaml
+from .config import ControllerConfig, RunConfig, bundled_run_configs, load_config, read_yaml
 from .envs.delay import DelayLine, delay_steps
 
 
@@ -40,8 +40,9 @@ class ResidualCFPC(gym.Wrapper, gym.utils.RecordConstructorArgs):
 
     ``agent``: a ``CFPCAgent`` made for ``env`` (its ``learn`` is set to ``learn``), or a ``RunConfig``
     whose controller number ``controller`` is built for it (``make_agent``); by default the bundled
-    config for the env's id and its first learning controller. Per-episode memory
-    restarts at every reset; learned weights persist across episodes.
+    config for the env's id and its first controller whose feed-forward learns on fixed feedback
+    gains. Per-episode memory restarts at every reset; learned weights persist across episodes, so
+    an evaluation that must repeat sets ``wrapper.agent.learn = False`` first.
     """
 
     def __init__(
@@ -72,7 +73,7 @@ class ResidualCFPC(gym.Wrapper, gym.utils.RecordConstructorArgs):
             agent = bundled_config_for(env)
         if isinstance(agent, RunConfig):
             if controller is None:
-                controller = next((i for i, c in enumerate(agent.controllers) if c.rule != "none"), 0)
+                controller = next((i for i, c in enumerate(agent.controllers) if cfpc_learns(c)), 0)
             if not 0 <= controller < len(agent.controllers):
                 raise ValueError(f"controller must index the config's {len(agent.controllers)} controllers")
             agent = make_agent(agent, controller, env)
@@ -127,13 +128,19 @@ class ResidualCFPC(gym.Wrapper, gym.utils.RecordConstructorArgs):
 
 
 def bundled_config_for(env: gym.Env) -> RunConfig:
-    """The bundled run config written for this env's id (its feedback gains suit that env); the
-    first by file name where several are (bench and sweep configs are not run configs)."""
+    """The bundled run config written for this env's id (its feedback gains suit that env): the
+    first by file name with a learning CFPC controller of fixed gains, else the first (bench and
+    sweep configs are not run configs)."""
     env_id = env.spec.id if env.spec is not None else None
-    for path in bundled_run_configs():
-        if read_yaml(path)["env"].get("id") == env_id:
-            return load_config(path)
-    raise ValueError(f"agent: no bundled config for env {env_id!r}; pass a CFPCAgent or a RunConfig")
+    configs = [load_config(p) for p in bundled_run_configs() if read_yaml(p)["env"].get("id") == env_id]
+    if not configs:
+        raise ValueError(f"agent: no bundled config for env {env_id!r}; pass a CFPCAgent or a RunConfig")
+    return next((c for c in configs if any(cfpc_learns(s) for s in c.controllers)), configs[0])
+
+
+def cfpc_learns(controller: ControllerConfig) -> bool:
+    """A feed-forward module that learns, on feedback gains that stay put."""
+    return controller.rule != "none" and controller.gain_adaptation is None
 
 
 class SensoryDelay(gym.Wrapper, gym.utils.RecordConstructorArgs):

@@ -268,6 +268,8 @@ class CFPC(nn.Module):
             return
         if active is not None:
             teacher = teacher * active.unsqueeze(1)
+            if self.feedforward.shared:  # the mean of the changes of the envs that acted
+                teacher = teacher * (self.batch_size / active.sum().clamp(min=1).to(teacher.dtype))
         self.learner.update(self.feedforward, self._trace, teacher)
 
     def set_forward_model(self, model: ForwardModel | TimeVaryingForwardModel) -> None:
@@ -297,6 +299,7 @@ class NumpyStep:
 
     def __init__(self, controller: CFPC):
         self.rule, self.shape = controller.rule, (controller.batch_size, controller.dofs)
+        self.shared = controller.rule.learns and controller.feedforward.shared
         dtype = controller.feedback.integral.numpy().dtype
         self.error, self.feedforward_output, self.command, self.counterfactual_error = (
             np.zeros(self.shape, dtype) for _ in range(4)
@@ -336,7 +339,10 @@ class NumpyStep:
         else:
             teacher = self.error if self.rule.teacher == "error" else self.feedback_command
         if active is not None:
-            teacher = teacher * np.asarray(active)[:, None]
+            active = np.asarray(active)
+            teacher = teacher * active[:, None]
+            if self.shared:  # the mean of the changes of the envs that acted
+                teacher *= np.asarray(self.shape[0] / max(active.sum(), 1), teacher.dtype)
         self.learn(self.trace, teacher)
 
 

@@ -55,13 +55,15 @@ class GradientDescent(nn.Module):
         """``update`` in numpy on the same weights (CPU): ``update(trace, teacher)``, with ``trace``
         (B, D_in, D_out, F) and ``teacher`` (B, D_out) numpy arrays."""
         weights, shared = feedforward.weights.numpy(), feedforward.shared
-        rate = np.asarray(self.learning_rate, dtype=weights.dtype)  # a Python float costs more per op
         rows = weights.reshape(1, -1)
         change = np.empty(weights.shape[1:] if shared else weights.shape, dtype=weights.dtype)
 
         def update(trace: np.ndarray, teacher: np.ndarray) -> None:
             if self.learning_rate == 0:
                 return
+            # Read every step (it may be changed); a 0-d array of the weights' dtype: a Python float
+            # costs more per op.
+            rate = np.asarray(self.learning_rate, dtype=weights.dtype)
             if self.normalized:
                 power = np.einsum("blif,blif->bi", trace, trace).sum(1) / trace.shape[2]
                 teacher = teacher / (power + self.regularization)[:, None]
@@ -127,8 +129,9 @@ class RecursiveLeastSquares(nn.Module):
         self.estimate[:, -1] = 1.0
         self._covariance_bound = float(prior.sum())
         self.response = ResponseFilter(model, batch_size=batch_size, **kw)
-        self._regressor = torch.zeros(batch_size, size, **kw)
-        self.predicted: torch.Tensor | None = None  # s = T-hat * o of this step
+        # Scratch and this step's s = T-hat * o: buffers, so that .to() moves them with the rest.
+        self.register_buffer("_regressor", torch.zeros(batch_size, size, **kw), persistent=False)
+        self.register_buffer("predicted", None, persistent=False)
 
     def reset(self, mask: torch.Tensor | None = None) -> None:
         """Per-trial memory only (the model's response to o); the estimate persists."""

@@ -115,6 +115,17 @@ def test_the_learner_state_travels_with_state_dict():
     assert rmse[0] == rmse[1]
 
 
+def test_an_rls_controller_cast_mid_run_learns_on_in_the_new_dtype():
+    config = cfpc(2, RLS)  # float32
+    cast, reference = (make_agent(config, 0, make_vector_env(config, 1)) for _ in range(2))
+    run_trial(cast, seeds=[0])
+    cast.controller.double()
+    reference.controller.double().load_state_dict(cast.controller.state_dict())
+    rmse = [run_trial(agent, seeds=[0]).rmse[0] for agent in (cast, reference)]
+    assert cast.controller.learner._regressor.dtype == torch.float64
+    assert rmse[0] == pytest.approx(rmse[1], rel=1e-6)  # constants were rounded to float32 before
+
+
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [

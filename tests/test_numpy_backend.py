@@ -156,3 +156,24 @@ def test_an_agent_learns_the_same_weights_with_either_backend():
     weights = [agent.controller.weights for agent in agents]
     assert weights[0].abs().max() > 0.05
     torch.testing.assert_close(weights[1], weights[0], rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", ["torch", "numpy"])
+def test_a_learning_rate_changed_mid_run_takes_effect_on_either_backend(backend):
+    changed, reference = controller(backend), controller("torch", learning_rate=0.5)
+    run(changed, steps=60), run(reference, steps=60)
+    changed.learner.learning_rate = 0.5
+    reference.load_state_dict(changed.state_dict())
+    torch.testing.assert_close(np.array(run(changed, steps=60)), np.array(run(reference, steps=60)))
+
+
+@pytest.mark.parametrize("backend", ["torch", "numpy"])
+def test_shared_weights_take_the_mean_change_of_the_envs_that_acted(backend):
+    control = controller(backend, batch=4, shared_weights=True)
+    run(control, steps=40)
+    cue = np.ones((4, 1)) * (np.arange(4) == 1)[:, None]
+    control.step_array(np.ones((4, 1)), np.zeros((4, 1)), cue)
+    before, active = control.weights.clone(), np.array([True, True, False, False])
+    per_env = 0.05 * control.error[:, :, None] * control.trace[:, 0]  # (B, D_out, F): teacher . eps
+    control.update(active=torch.as_tensor(active))
+    torch.testing.assert_close(control.weights - before, per_env[active].mean(0, keepdim=True))

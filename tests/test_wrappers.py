@@ -11,7 +11,7 @@ from gymnasium.utils.env_checker import check_env
 
 from cfpc_gym.build import make_agent
 from cfpc_gym.config import validate_config
-from cfpc_gym.wrappers import ResidualCFPC, SensoryDelay
+from cfpc_gym.wrappers import ResidualCFPC, SensoryDelay, bundled_config_for
 
 LINEAR = "cfpc_gym/LinearPlant-v0"
 ELBOW = "cfpc_gym/ElbowTrack-v0"
@@ -186,5 +186,9 @@ def test_sensory_delay_must_be_whole_steps():
 def test_residual_cfpc_defaults_to_the_bundled_config_of_the_env():
     wrapped = ResidualCFPC(gym.make("cfpc_gym/ElbowTrack-v0"))
     assert wrapped.agent.controller.rule.name == "eligibility"  # cued_elbow's learning controller
+    # Of the env's configs, one whose feed-forward learns on fixed gains (gain_adaptation.yaml,
+    # first by name for LinearPlant, has none): paper_linear.
+    config = bundled_config_for(gym.make("cfpc_gym/LinearPlant-v0"))
+    assert config.name == "paper_linear"
     with pytest.raises(ValueError, match="no bundled config for env 'Pendulum-v1'"):
         ResidualCFPC(gym.make("Pendulum-v1"))
