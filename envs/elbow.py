@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .muscle_task import MuscleTaskEnv
-from .profiles import minimum_jerk, pulse
+from .profiles import check_cued_movement, minimum_jerk, pulse
 
 
 class ElbowTrackEnv(MuscleTaskEnv):
@@ -53,22 +53,9 @@ class ElbowTrackEnv(MuscleTaskEnv):
         for name, value in (("cue_duration", cue_duration), ("movement_duration", movement_duration)):
             if not value > 0:
                 raise ValueError(f"{name} must be > 0, got {value}")
-        for name, value in (
-            ("cue_time", cue_time),
-            ("interval_jitter", interval_jitter),
-            ("gravity", gravity),
-        ):
-            if not value >= 0:
-                raise ValueError(f"{name} must be >= 0, got {value}")
-        if not cue_to_movement - interval_jitter >= 0:
-            raise ValueError(
-                f"cue_to_movement ({cue_to_movement} s) must be >= interval_jitter ({interval_jitter} s)"
-            )
-        last_end = cue_time + cue_to_movement + interval_jitter + movement_duration
-        if last_end > trial_duration:
-            raise ValueError(
-                f"trial_duration ({trial_duration} s) must cover the movement (ends by {last_end} s)"
-            )
+        if not gravity >= 0:
+            raise ValueError(f"gravity must be >= 0, got {gravity}")
+        check_cued_movement(cue_time, cue_to_movement, interval_jitter, movement_duration, trial_duration)
         self.cue_time = cue_time
         self.cue_duration = cue_duration
         self.cue_to_movement = cue_to_movement

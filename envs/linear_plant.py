@@ -19,6 +19,7 @@ from gymnasium import spaces
 from scipy.linalg import expm
 
 from .delay import DelayLine, delay_steps
+from .profiles import check_cued_movement
 from .tracking import TRACKING_KEY, TrackingSpec, tracking_info
 
 OBSERVATION_BOUND = 100.0
@@ -73,21 +74,11 @@ class LinearPlantEnv(gym.Env):
         for name, value in (
             ("damping_ratio", damping_ratio),
             ("sensory_delay", sensory_delay),
-            ("cue_time", cue_time),
-            ("interval_jitter", interval_jitter),
             ("effort_weight", effort_weight),
         ):
             if not value >= 0:
                 raise ValueError(f"{name} must be >= 0, got {value}")
-        if not cue_to_movement - interval_jitter >= 0:  # the movement never starts before its cue
-            raise ValueError(
-                f"cue_to_movement ({cue_to_movement} s) must be >= interval_jitter ({interval_jitter} s)"
-            )
-        last_end = cue_time + cue_to_movement + interval_jitter + movement_duration
-        if last_end > trial_duration:
-            raise ValueError(
-                f"trial_duration ({trial_duration} s) must cover the movement (ends by {last_end} s)"
-            )
+        check_cued_movement(cue_time, cue_to_movement, interval_jitter, movement_duration, trial_duration)
         if sensory_delay >= trial_duration:
             raise ValueError(
                 f"sensory_delay ({sensory_delay} s) must be shorter than trial_duration ({trial_duration} s)"

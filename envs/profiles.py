@@ -14,3 +14,25 @@ def minimum_jerk(t: np.ndarray | float, start: float, duration: float) -> np.nda
 def pulse(t: float, start: float, duration: float, dt: float) -> float:
     """1 during [start, start + duration), else 0; a half-step tolerance keeps whole steps in any rounding."""
     return float(start - 0.5 * dt <= t < start + duration - 0.5 * dt)
+
+
+def check_cued_movement(
+    cue_time: float,
+    cue_to_movement: float,
+    interval_jitter: float,
+    movement_duration: float,
+    trial_duration: float,
+) -> None:
+    """Refuse a cued movement that could start before its cue or end after the trial."""
+    for name, value in (("cue_time", cue_time), ("interval_jitter", interval_jitter)):
+        if not value >= 0:
+            raise ValueError(f"{name} must be >= 0, got {value}")
+    if not cue_to_movement - interval_jitter >= 0:
+        raise ValueError(
+            f"cue_to_movement ({cue_to_movement} s) must be >= interval_jitter ({interval_jitter} s)"
+        )
+    last_end = cue_time + cue_to_movement + interval_jitter + movement_duration
+    if last_end > trial_duration:
+        raise ValueError(
+            f"trial_duration ({trial_duration} s) must cover the movement (ends by {last_end} s)"
+        )
