@@ -13,6 +13,7 @@ off) shows the CR by itself, without the closure that the puff's error drives th
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -52,7 +53,9 @@ class Conditioning:
         return self.cr_amplitude(probe) >= CR_THRESHOLD
 
     def cr_peak_time(self, probe: Probe) -> float:
-        """Seconds from puff onset to the probe's peak closure."""
+        """Seconds from puff onset to the probe's peak closure; NaN without a CR (no peak to time)."""
+        if not self.has_cr(probe):
+            return math.nan
         return (int(np.argmax(probe.closure)) - self.puff_step) * self.dt
 
     @property

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .conditioning import Conditioning, run_conditioning
+from .conditioning import CR_THRESHOLD, Conditioning, run_conditioning
 from .config import load_config
 from .reaching import after_effects, field_ratio, run_reaching, trials_to_halve
 from .runner import write_atomic
@@ -100,9 +101,9 @@ def conditioning_summary(out: Path, say=print) -> dict:
     for result in trained:
         last = result.probes[-1]
         trials, amplitude = result.acquisition
-        first_cr = next((int(t) for t, a in zip(trials, amplitude, strict=True) if a >= 0.1), None)
+        first_cr = next((int(t) for t, a in zip(trials, amplitude, strict=True) if a >= CR_THRESHOLD), None)
         entry = {
-            "cr_peak_ms": round(1000 * result.cr_peak_time(last)),
+            "cr_peak_ms": peak_ms(result, last),
             "cr_amplitude": round(result.cr_amplitude(last), 3),
             "closure_at_puff_last_training_trial": round(result.closure_at_puff[-1], 3),
             "acquisition": {int(t): round(float(a), 3) for t, a in zip(trials, amplitude, strict=True)},
@@ -110,7 +111,7 @@ def conditioning_summary(out: Path, say=print) -> dict:
         }
         summary["trained"][f"{result.interstimulus_interval:g}"] = entry
         peak, amplitude = entry["cr_peak_ms"], entry["cr_amplitude"]
-        say(f"ISI {result.interstimulus_interval * 1000:.0f} ms: CR peak {peak:+d} ms from puff onset, "
+        say(f"ISI {result.interstimulus_interval * 1000:.0f} ms: CR peak {said(peak)}, "
             f"CR amplitude {amplitude:.2f}, first CR after {first_cr} trials")  # fmt: skip
     write_atomic(out / "eyeblink_isi.png", plot_conditioning(trained))
     for motor_delay in MOTOR_DELAYS:
@@ -123,10 +124,20 @@ def conditioning_summary(out: Path, say=print) -> dict:
                 f"trials {amplitude:.2f} ({verdict})")  # fmt: skip
     for duration in PUFF_DURATIONS:
         result = conditioning_run(0.25, overrides=(f"env.kwargs.puff_duration={duration}",), probe_every=60)
-        peak = round(1000 * result.cr_peak_time(result.probes[-1]))
+        peak = peak_ms(result, result.probes[-1])
         summary["puff_duration"][f"{duration:g}"] = peak
-        say(f"ISI 250 ms, puff {duration * 1000:.0f} ms: CR peak {peak:+d} ms from puff onset")
+        say(f"ISI 250 ms, puff {duration * 1000:.0f} ms: CR peak {said(peak)}")
     return summary
+
+
+def peak_ms(result: Conditioning, probe) -> int | None:
+    """The CR peak (ms from puff onset) of a probe; None without a CR."""
+    seconds = result.cr_peak_time(probe)
+    return None if math.isnan(seconds) else round(1000 * seconds)
+
+
+def said(peak: int | None) -> str:
+    return "none (no CR)" if peak is None else f"{peak:+d} ms from puff onset"
 
 
 def main(argv: list[str] | None = None) -> None:

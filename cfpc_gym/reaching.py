@@ -5,9 +5,11 @@ Measures, on ``cfpc_gym/ArmReach-v0`` (baseline / field / washout blocks with ca
 - **lateral deviation** of a trial: the hand's signed distance from the straight centre-target
   line, through the trial (m; positive to the left of the direction of motion);
 - **excess deviation**: the lateral deviation minus the same controller's no-field path to the
-  same target (its last baseline trial to that target), time-aligned; the trial's value is the
-  signed excess where it is largest. It removes the curvature that delayed feedback leaves even
-  without a field, so what remains is what the field (or an after-effect) does;
+  same target, time-aligned; the trial's value is the signed excess where it is largest. It removes
+  the curvature that delayed feedback leaves even without a field, so what remains is what the
+  field (or an after-effect) does. The no-field paths are reaches to every target, field off and
+  learning frozen, with the weights the controller has when the field comes on (a learner's
+  baseline reaches still change from one cycle to the next, and that is not the field's doing);
 - **field ratio**: over a window of consecutive non-catch field trials, the summed |excess| of a
   learner over that of feedback alone on the same trials (same targets: the schedule is seeded).
   1: no adaptation; "the error halves" when it reaches 0.5;
@@ -17,10 +19,12 @@ Measures, on ``cfpc_gym/ArmReach-v0`` (baseline / field / washout blocks with ca
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from .agent import CFPCAgent
 from .config import RunConfig
 from .rollout import run_trial
 from .runner import prepare
@@ -45,23 +49,13 @@ class Reaching:
 
     controller: str
     trials: list[ReachTrial] = field(default_factory=list)
+    no_field: dict[int, np.ndarray] = field(default_factory=dict)  # per target: the reference path
     excess: np.ndarray | None = None  # (trials,) signed excess deviation (m), from measure()
 
-    def baseline_lateral(self) -> dict[int, np.ndarray]:
-        """Per target, the lateral deviation of its last baseline trial: the no-field path."""
-        return {t.target_index: t.lateral for t in self.trials if t.block == "baseline"}
-
     def measure(self) -> Reaching:
-        reference = self.baseline_lateral()
-        missing = {t.target_index for t in self.trials} - set(reference)
-        if missing:
-            raise ValueError(
-                f"baseline_trials: no baseline reach to targets {sorted(missing)}; the excess deviation "
-                "needs one to every target (baseline_trials >= n_targets)"
-            )
         excess = []
         for t in self.trials:
-            difference = t.lateral - reference[t.target_index]
+            difference = t.lateral - self.no_field[t.target_index]
             excess.append(difference[np.argmax(np.abs(difference))])
         self.excess = np.array(excess)
         return self
@@ -84,25 +78,51 @@ def run_reaching(config: RunConfig, index: int) -> Reaching:
     arm = agent.env.envs[0].unwrapped
     result = Reaching(config.controllers[index].name)
     for trial in range(config.trials):
+        if not result.no_field and arm.schedule.block(trial) != "baseline":
+            result.no_field = no_field_paths(config, index, agent)  # the weights at the field's onset
         record = run_trial(agent, seeds=[config.seed] if trial == 0 else None)
-        hand = np.array([arm.forward_kinematics(q) for q in record.output[:, 0]])
-        direction = arm.targets[arm.target_index] - arm.centre
-        direction /= np.linalg.norm(direction)
-        offset = hand - arm.centre
-        lateral = direction[0] * offset[:, 1] - direction[1] * offset[:, 0]  # 2-D cross product
-        result.trials.append(
-            ReachTrial(
-                trial=arm.trial,
-                block=arm.block,
-                catch_trial=arm.catch_trial,
-                target_index=arm.target_index,
-                lateral=lateral,
-                hand_path=hand,
-                rmse=float(record.rmse[0]),
-            )
-        )
+        result.trials.append(reach(arm, record))
     agent.env.close()
+    result.no_field = result.no_field or no_field_paths(config, index, agent)
     return result.measure()
+
+
+def reach(arm, record) -> ReachTrial:
+    """The arm's last trial, from its record (one env)."""
+    hand = np.array([arm.forward_kinematics(q) for q in record.output[:, 0]])
+    direction = arm.targets[arm.target_index] - arm.centre
+    direction /= np.linalg.norm(direction)
+    offset = hand - arm.centre
+    lateral = direction[0] * offset[:, 1] - direction[1] * offset[:, 0]  # 2-D cross product
+    return ReachTrial(
+        trial=arm.trial,
+        block=arm.block,
+        catch_trial=arm.catch_trial,
+        target_index=arm.target_index,
+        lateral=lateral,
+        hand_path=hand,
+        rmse=float(record.rmse[0]),
+    )
+
+
+def no_field_paths(config: RunConfig, index: int, agent: CFPCAgent) -> dict[int, np.ndarray]:
+    """Per target, the lateral deviation of a reach with the field off and learning frozen, with
+    ``agent``'s weights as they are: the first cycle of the schedule (baseline), on an env of its own."""
+    probe = prepare(config, index)
+    probe.controller.load_state_dict(agent.controller.state_dict())
+    probe.learn = False
+    arm = probe.env.envs[0].unwrapped
+    paths = {}
+    for trial in range(arm.n_targets):
+        record = run_trial(probe, seeds=[config.seed] if trial == 0 else None)
+        if arm.block != "baseline":
+            raise ValueError(
+                "baseline_trials: the excess deviation needs a no-field reach to every target, "
+                f"the schedule's first cycle (baseline_trials >= n_targets = {arm.n_targets})"
+            )
+        paths[arm.target_index] = reach(arm, record).lateral
+    probe.env.close()
+    return paths
 
 
 def field_ratio(learner: Reaching, feedback: Reaching, window: int = HALVING_WINDOW) -> np.ndarray:
@@ -140,17 +160,27 @@ class AfterEffect:
         sign of their early-field deviation."""
         effects = getattr(self, which)
         common = [k for k in effects if k in self.early_field]
+        if not common:
+            return math.nan
         return float(np.mean([np.sign(effects[k]) == -np.sign(self.early_field[k]) for k in common]))
 
 
 def after_effects(result: Reaching) -> AfterEffect:
-    """First non-catch field trial and first washout trial to each target; last catch trial to each."""
+    """First non-catch field trial and first washout trial to each target; to each, the last catch
+    trial after its first field trial (a catch trial before it shows no learned after-effect)."""
 
-    def first(indices) -> dict[int, float]:
-        values: dict[int, float] = {}
+    def first(indices) -> dict[int, int]:  # per target, its first trial among indices
+        found: dict[int, int] = {}
         for i in indices:
-            values.setdefault(result.trials[i].target_index, float(result.excess[i]))
-        return values
+            found.setdefault(result.trials[i].target_index, int(i))
+        return found
 
-    catch = {result.trials[i].target_index: float(result.excess[i]) for i in result.select("field", True)}
-    return AfterEffect(first(result.select("field")), catch, first(result.select("washout")))
+    early = first(result.select("field"))
+    catch = {}
+    for i in result.select("field", True):
+        target = result.trials[i].target_index
+        if target in early and i > early[target]:
+            catch[target] = float(result.excess[i])
+    excess = {k: float(result.excess[i]) for k, i in early.items()}
+    washout = {k: float(result.excess[i]) for k, i in first(result.select("washout")).items()}
+    return AfterEffect(excess, catch, washout)

@@ -14,10 +14,10 @@ from cfpc_gym.envs.eyeblink import EyeblinkEnv
 from cfpc_gym.envs.tracking import TRACKING_KEY
 from gymnasium.utils.env_checker import check_env
 
-from cfpc_gym.conditioning import CR_THRESHOLD, run_conditioning
+from cfpc_gym.conditioning import CR_THRESHOLD, Conditioning, Probe, run_conditioning
 from cfpc_gym.config import load_config
 from cfpc_gym.paradigms import conditioning_run
-from cfpc_gym.reaching import after_effects, field_ratio, run_reaching, trials_to_halve
+from cfpc_gym.reaching import Reaching, ReachTrial, after_effects, field_ratio, run_reaching, trials_to_halve
 
 
 def _cues(env, seed=0, options=None, steps=40):
@@ -76,15 +76,51 @@ def test_feedback_alone_deviates_in_the_field_and_not_in_catch_trials():
     assert catch.size and field.size
     # No learning: a catch trial repeats the baseline path exactly; the field bends it by centimetres.
     np.testing.assert_allclose(feedback.excess[catch], 0.0, atol=1e-9)
+    np.testing.assert_allclose(feedback.excess[feedback.select("baseline")], 0.0, atol=1e-9)
     assert np.abs(feedback.excess[field]).min() > 0.01
-    assert np.allclose(field_ratio(feedback, feedback), 1.0)
+
+
+def synthetic(excess: list[float], catch: list[int], targets: list[int] | None = None) -> Reaching:
+    """A reaching result by hand: field trials only, with these excess deviations (m)."""
+    targets = targets if targets is not None else [0] * len(excess)
+    trials = [
+        ReachTrial(k, "field", k in catch, targets[k], np.zeros(1), np.zeros((1, 2)), 0.0)
+        for k in range(len(excess))
+    ]
+    return Reaching("synthetic", trials, excess=np.array(excess))
+
+
+def test_trials_to_halve_counts_field_trials_catch_trials_included():
+    feedback = synthetic([1.0] * 10, catch=[2])
+    learner = synthetic([1.0, 1.0, 0.0, 0.5, 0.5, 0.4, 0.4, 0.3, 1.0, 1.0], catch=[2])
+    # Windows of 4 non-catch trials: [1, 1, .5, .5] = 0.75, [1, .5, .5, .4] = 0.6, [.5, .5, .4, .4] = 0.45.
+    np.testing.assert_allclose(field_ratio(learner, feedback)[:3], [0.75, 0.6, 0.45])
+    assert trials_to_halve(learner, feedback) == 7  # the third window ends at trial 6, the 7th in the field
     assert trials_to_halve(feedback, feedback) is None
+
+
+def test_after_effects_pair_each_target_with_its_own_early_field_and_later_catch_trials():
+    #                 t0    t1    t0 (catch, after t0's first)  t1    t1 (catch)  t0
+    result = synthetic([0.02, -0.01, -0.03, -0.02, 0.005, 0.01], catch=[2, 4], targets=[0, 1, 0, 1, 1, 0])
+    # A catch trial before the target's first field trial shows no learned after-effect: not counted.
+    early = synthetic([0.02, 0.01, -0.01], catch=[0], targets=[1, 1, 1])
+    effects, before = after_effects(result), after_effects(early)
+    assert effects.early_field == {0: 0.02, 1: -0.01} and effects.catch == {0: -0.03, 1: 0.005}
+    assert effects.mirrored("catch") == 1.0 and before.catch == {}
+    assert np.isnan(before.mirrored("catch")) and np.isnan(before.mirrored("washout"))
 
 
 def test_excess_deviation_needs_a_baseline_reach_to_every_target():
     config = load_config("force_field", ["env.kwargs.baseline_trials=2", "trials=4"])
     with pytest.raises(ValueError, match="baseline_trials"):
         run_reaching(config, index=0)
+
+
+def test_a_probe_without_a_cr_has_no_peak_to_time():
+    result = Conditioning("cfpc", interstimulus_interval=0.25, dt=0.01, cs_onset=0.2)
+    flat, cr = Probe(0, np.zeros(100)), Probe(5, np.where(np.arange(100) == 47, 0.8, 0.3))
+    assert np.isnan(result.cr_peak_time(flat))
+    assert result.cr_peak_time(cr) == pytest.approx(0.02)  # peak at step 47, puff at step 45
 
 
 def test_feedback_alone_shows_no_conditioned_response():
