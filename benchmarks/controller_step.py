@@ -88,6 +88,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--backends", nargs="+", choices=["torch", "numpy"], default=["torch", "numpy"])
     args = parser.parse_args()
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        parser.error(f"--device {args.device}: torch {torch.__version__} sees no CUDA device")
     backends = [b for b in args.backends if b == "torch" or args.device == "cpu"]
     if args.threads:
         torch.set_num_threads(args.threads)

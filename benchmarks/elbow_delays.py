@@ -2,7 +2,7 @@
 forward model) against LMS and feedback alone; error per trial as a plot, and a table.
 
     python benchmarks/elbow_delays.py [--delays 0.02 0.04 0.06 0.08 0.1] [--optimum 0.1]
-        [--out docs/elbow_delays.png] [--json runs/elbow_delays.json]
+        [--out runs/elbow_delays.png] [--json runs/elbow_delays.json]
 
 Every run is configs/elbow_delays.yaml with env.kwargs.sensory_delay overridden. ``--optimum``
 names the delays at which to also compute the brute-force optimum of the same basis on the
@@ -29,7 +29,7 @@ def main() -> None:
     parser.add_argument("--delays", type=float, nargs="+", default=[0.02, 0.04, 0.06, 0.08, 0.1])
     parser.add_argument("--optimum", type=float, nargs="*", default=[])
     parser.add_argument("--config", default="elbow_delays")
-    parser.add_argument("--out", type=Path, default=Path("docs/elbow_delays.png"))
+    parser.add_argument("--out", type=Path, default=Path("runs/elbow_delays.png"))  # not the docs' figure
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     torch.set_num_threads(1)
