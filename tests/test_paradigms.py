@@ -150,7 +150,7 @@ def test_cfpc_adapts_to_the_field_and_washout_mirrors_the_early_field_deviation(
 
 @pytest.mark.slow
 @pytest.mark.xfail(
-    strict=True, reason="measured: after 37 field trials (Shadmehr field); never in 48 (curl field)"
+    strict=True, reason="measured: after 19 field trials (Shadmehr field); never in 48 (curl field)"
 )
 def test_cfpc_halves_the_excess_deviation_within_ten_field_trials(adapted):
     feedback, cfpc = adapted
