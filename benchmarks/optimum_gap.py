@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from cfpc_gym.controllers import variance_accounted_for
 
+from cfpc_gym.agent import env_attribute
+from cfpc_gym.build import make_env, spec_of
 from cfpc_gym.config import load_config
 from cfpc_gym.optimum import gauss_newton_optimum
 from cfpc_gym.responses import basis_responses, error_gradient, predicted_responses
@@ -106,7 +108,8 @@ def main() -> None:
             f"{row['cosine']:.2f} ({row['cosine_raise']:.2f}) |"
         )
     print(f"| Gauss-Newton optimum | {optimum.rmse:.4f} | 1 | | | | |")
-    window_table(errors, config.env.kwargs.get("dt", 0.01))
+    env = make_env(config)
+    window_table(errors, spec_of(env).dt, env_attribute(env, "sensory_delay", 0.0))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         summary = {"delay": config.env.kwargs.get("sensory_delay"), "optimum": optimum.rmse, "runs": rows}
@@ -138,15 +141,17 @@ def gradient_norms(true_responses: np.ndarray, model_responses: np.ndarray, erro
     return [float(np.linalg.norm(error_gradient(r, error))) for r in (true_responses, model_responses)]
 
 
-def window_table(errors: dict[str, np.ndarray], dt: float) -> None:
-    """RMSE per tenth of the trial, for each controller's learned weights and for the optimum."""
-    print("| window (s) | " + " | ".join(errors) + " |")
+def window_table(errors: dict[str, np.ndarray], dt: float, delay: float) -> None:
+    """RMSE per tenth of the trial, for each controller's learned weights and for the optimum. The
+    error is the sensed one, the true error ``delay`` s earlier: windows are labelled in true time."""
+    print("| window, true time (s) | " + " | ".join(errors) + " |")
     print("|---" * (len(errors) + 1) + "|")
     steps = len(next(iter(errors.values())))
     window = max(1, steps // 10)
     for start in range(0, steps, window):
         cells = [f"{np.sqrt(np.mean(e[start : start + window] ** 2)):.4f}" for e in errors.values()]
-        print(f"| {start * dt:.1f}-{(start + window) * dt:.1f} | " + " | ".join(cells) + " |")
+        begin = start * dt - delay
+        print(f"| {begin:.2f}-{begin + window * dt:.2f} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
