@@ -110,11 +110,10 @@ def no_field_paths(config: RunConfig, index: int, agent: CFPCAgent) -> dict[int,
     ``agent``'s weights as they are: the first cycle of the schedule (baseline), on an env of its own."""
     probe = prepare(config, index)
     probe.controller.load_state_dict(agent.controller.state_dict())
-    probe.learn = False
     arm = probe.env.envs[0].unwrapped
     paths = {}
     for trial in range(arm.n_targets):
-        record = run_trial(probe, seeds=[config.seed] if trial == 0 else None)
+        record = run_trial(probe, learn=False, seeds=[config.seed] if trial == 0 else None)
         if arm.block != "baseline":
             raise ValueError(
                 "baseline_trials: the excess deviation needs a no-field reach to every target, "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from cfpc_gym.envs.arm import ArmReachEnv
 from cfpc_gym.envs.eyeblink import EyeblinkEnv
 from cfpc_gym.envs.tracking import TRACKING_KEY
@@ -17,7 +18,18 @@ from gymnasium.utils.env_checker import check_env
 from cfpc_gym.conditioning import CR_THRESHOLD, Conditioning, Probe, run_conditioning
 from cfpc_gym.config import load_config
 from cfpc_gym.paradigms import conditioning_run
-from cfpc_gym.reaching import Reaching, ReachTrial, after_effects, field_ratio, run_reaching, trials_to_halve
+from cfpc_gym.reaching import (
+    Reaching,
+    ReachTrial,
+    after_effects,
+    field_ratio,
+    no_field_paths,
+    reach,
+    run_reaching,
+    trials_to_halve,
+)
+from cfpc_gym.rollout import run_trial
+from cfpc_gym.runner import prepare
 
 
 def _cues(env, seed=0, options=None, steps=40):
@@ -78,6 +90,23 @@ def test_feedback_alone_deviates_in_the_field_and_not_in_catch_trials():
     np.testing.assert_allclose(feedback.excess[catch], 0.0, atol=1e-9)
     np.testing.assert_allclose(feedback.excess[feedback.select("baseline")], 0.0, atol=1e-9)
     assert np.abs(feedback.excess[field]).min() > 0.01
+
+
+def test_the_no_field_paths_are_reaches_with_learning_frozen():
+    config = _short_schedule()
+    agent = prepare(config, 1)
+    run_trial(agent, seeds=[config.seed])  # some learned weights
+    weights = agent.controller.weights.clone()
+    paths = no_field_paths(config, 1, agent)
+    assert torch.equal(agent.controller.weights, weights)
+    # The cycle's last reach, run alone from the same weights: learning during the cycle would change it.
+    alone = prepare(config, 1)
+    alone.controller.load_state_dict(agent.controller.state_dict())
+    alone.env.reset(seed=config.seed)
+    record = run_trial(alone, learn=False, options={"trial": 7})
+    arm = alone.env.envs[0].unwrapped
+    assert np.abs(paths[arm.target_index]).max() > 0.001
+    np.testing.assert_allclose(paths[arm.target_index], reach(arm, record).lateral, atol=1e-12)
 
 
 def synthetic(excess: list[float], catch: list[int], targets: list[int] | None = None) -> Reaching:
