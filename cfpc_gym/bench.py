@@ -288,7 +288,7 @@ def check(bench: BenchConfig, profile: str) -> None:
         for method in [m for m in variant.methods if m in TRIAL_METHODS]:
             try:
                 config = method_config(task, method, 0, task.trials, variant.ilc, variant.learning_rate)
-                prepare(config, 0)  # builds the forward model and the controller, as the cell will
+                prepare(config, 0).env.close()  # builds the forward model and controller, as the cell will
             except MissingExtra:  # the cells of this task are skipped, with the install line
                 break
             except ConfigError as exc:
