@@ -27,12 +27,12 @@ if "--threads" in sys.argv:  # numpy's BLAS reads its thread count once, at impo
 import mujoco
 import numpy as np
 import torch
-from cfpc_gym.controllers.cfpc import NUMPY_MAX_BATCH
 from mujoco import rollout
 
 from cfpc_gym.agent import env_attribute
 from cfpc_gym.build import make_agent, make_controller, make_env
 from cfpc_gym.config import load_config
+from cfpc_gym.controllers.cfpc import NUMPY_MAX_BATCH
 
 
 def cfpc_config(name: str):

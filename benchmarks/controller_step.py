@@ -24,11 +24,11 @@ if "--threads" in sys.argv:  # numpy's BLAS reads its thread count once, at impo
 
 import numpy as np
 import torch
-from cfpc_gym.controllers import CFPC, PID, ForwardModel, RaisedCosineBasis, make_rule
 from scipy.linalg import block_diag
 
 from cfpc_gym.build import forward_model, make_env
 from cfpc_gym.config import load_config
+from cfpc_gym.controllers import CFPC, PID, ForwardModel, RaisedCosineBasis, make_rule
 
 
 def paper_model(dofs: int) -> ForwardModel:

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import torch
 
+from cfpc_gym.analysis.optimum import gauss_newton_optimum
 from cfpc_gym.config import load_config
-from cfpc_gym.optimum import gauss_newton_optimum
-from cfpc_gym.plots import plt
-from cfpc_gym.runner import run_experiment
+from cfpc_gym.experiment.runner import run_experiment
+from cfpc_gym.io import new_figure
 
 
 def main() -> None:
@@ -66,7 +66,8 @@ def table_row(row: dict) -> str:
 
 
 def plot(rows: list[dict], out: Path) -> None:
-    figure, axes = plt.subplots(1, len(rows), figsize=(3.2 * len(rows), 3.2), sharey=True, squeeze=False)
+    figure = new_figure(figsize=(3.2 * len(rows), 3.2))
+    axes = figure.subplots(1, len(rows), sharey=True, squeeze=False)
     for axis, row in zip(axes[0], rows, strict=True):
         for name, run in row["runs"].items():
             axis.semilogy(run["trial_rmse"], label=name)

@@ -13,9 +13,9 @@ import argparse
 
 import numpy as np
 
+from cfpc_gym.analysis.optimum import least_squares_optimum
 from cfpc_gym.build import make_agent, make_vector_env
 from cfpc_gym.config import load_config
-from cfpc_gym.optimum import least_squares_optimum
 from cfpc_gym.rollout import run_trial
 
 

@@ -16,11 +16,11 @@ import argparse
 import gymnasium as gym
 import numpy as np
 import torch
-from cfpc_gym.controllers import identify_fir, variance_accounted_for
 
+from cfpc_gym.analysis.responses import basis_responses, fit_quality, predicted_responses
 from cfpc_gym.build import make_env
 from cfpc_gym.config import ControllerConfig, ForwardModelConfig, load_config
-from cfpc_gym.responses import basis_responses, fit_quality, predicted_responses
+from cfpc_gym.controllers import identify_fir, variance_accounted_for
 
 KINDS = {
     "linearized (rest)": {"kind": "linearized"},

@@ -21,14 +21,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from cfpc_gym.controllers import variance_accounted_for
 
 from cfpc_gym.agent import env_attribute
-from cfpc_gym.build import make_env, spec_of
+from cfpc_gym.analysis.optimum import gauss_newton_optimum
+from cfpc_gym.analysis.responses import basis_responses, error_gradient, predicted_responses
+from cfpc_gym.build import make_env, make_run_agent, spec_of
 from cfpc_gym.config import load_config
-from cfpc_gym.optimum import gauss_newton_optimum
-from cfpc_gym.responses import basis_responses, error_gradient, predicted_responses
-from cfpc_gym.runner import prepare, run_controller
+from cfpc_gym.controllers import variance_accounted_for
+from cfpc_gym.experiment.runner import run_controller
 
 AMPLITUDE = 0.02  # weight change of each finite difference, as in fit_quality
 
@@ -58,7 +58,7 @@ def main() -> None:
     )
     rows, errors, learned_weights = [], {}, {}
     for index, settings in enumerate(config.controllers):
-        agent = prepare(config, index)
+        agent = make_run_agent(config, index)
         result = run_controller(config, index, lambda _: None, agent)
         learned = agent.controller.weights[0].double().cpu().numpy()
         raised = basis_responses(config, learned, AMPLITUDE)

@@ -1,16 +1,27 @@
-"""From a validated config to live objects: envs, PID, basis, forward model, gain adaptation, CFPC
-controller."""
+"""From a validated config to live objects: envs, PID, basis, forward model, gain adaptation, the
+CFPC controller and its agent. A factory: the models measured on the body come from
+``body_models``; errors from below come back as one line naming the config key.
+
+Example:
+    >>> from cfpc_gym.build import make_agent, make_env
+    >>> from cfpc_gym.config import load_config
+    >>> config = load_config("paper_linear")
+    >>> agent = make_agent(config, 1, make_env(config))  # controller 1: cfpc
+    >>> agent.controller.rule.name
+    'eligibility'
+"""
 
 from __future__ import annotations
 
 import math
 
-import control
 import gymnasium as gym
 import numpy as np
 import torch
 
-from .agent import CFPCAgent, env_attribute, to_action
+from . import body_models
+from .agent import CFPCAgent, env_attribute
+from .body_models import close_loop, delays, spec_of
 from .config import ConfigError, ControllerConfig, MissingExtra, RunConfig
 from .controllers import (
     BASES,
@@ -19,10 +30,7 @@ from .controllers import (
     ForwardModel,
     GainAdaptation,
     TimeVaryingForwardModel,
-    closed_loop,
     closed_loop_along,
-    identify_arx,
-    identify_fir,
     make_rule,
     plant_model,
     second_order_model,
@@ -30,9 +38,24 @@ from .controllers import (
 from .controllers.gain_adaptation import GAINS
 from .envs import TrackingSpec
 from .envs.delay import delay_steps
+from .resources import check_fits
+
+__all__ = [
+    "forward_model",
+    "make_agent",
+    "make_basis",
+    "make_controller",
+    "make_env",
+    "make_pid",
+    "make_run_agent",
+    "make_vector_env",
+    "movement_model",
+    "spec_of",
+]
 
 
 def make_env(config: RunConfig) -> gym.Env:
+    """``gymnasium.make(env.id, **env.kwargs)``, checked to expose tracking signals."""
     try:
         env = gym.make(config.env.id, **config.env.kwargs)
     except gym.error.Error as exc:
@@ -49,16 +72,13 @@ def make_env(config: RunConfig) -> gym.Env:
     return env
 
 
-def spec_of(env: gym.Env) -> TrackingSpec:
-    return env_attribute(env, "tracking_spec")
-
-
 def make_vector_env(config: RunConfig, count: int) -> gym.vector.SyncVectorEnv:
     """``count`` copies of the configured env, stepped in one batch."""
     return gym.vector.SyncVectorEnv([lambda: make_env(config)] * count)
 
 
 def torch_options(config: RunConfig) -> dict:
+    """The torch device and dtype the config asks for, checked."""
     try:
         device = torch.device(config.device)
     except RuntimeError:
@@ -71,6 +91,7 @@ def torch_options(config: RunConfig) -> dict:
 
 
 def make_pid(config: RunConfig, spec: TrackingSpec, batch_size: int) -> PID:
+    """The configured PID for ``batch_size`` envs of ``spec``."""
     fb, options = config.feedback, torch_options(config)
     try:
         return PID(
@@ -87,6 +108,7 @@ def make_pid(config: RunConfig, spec: TrackingSpec, batch_size: int) -> PID:
 
 
 def make_basis(config: RunConfig, spec: TrackingSpec, batch_size: int):
+    """The configured temporal basis for ``batch_size`` envs of ``spec``."""
     options = config.basis.model_dump(exclude={"kind"})
     if config.basis.kind == "delay_line":
         try:
@@ -110,26 +132,37 @@ def _key(config: RunConfig, controller: ControllerConfig) -> str:
     return f"controller {controller.name!r}"
 
 
-def sensory_delay_steps(env: gym.Env, name: str = "sensory_delay") -> int:
-    spec = spec_of(env)
-    return delay_steps(env_attribute(env, name, 0.0) or 0.0, spec.dt)
-
-
 def forward_model(
     config: RunConfig, controller: ControllerConfig, env: gym.Env
 ) -> ForwardModel | TimeVaryingForwardModel:
-    """The closed-loop model o -> sensed output that the eligibility trace runs through."""
+    """The closed-loop model o -> sensed output that the controller's eligibility trace runs
+    through: analytic (the env's linear model), linearized (MuJoCo's, at rest or along a trial)
+    or identified (fitted to a noise probe). ``env`` may be reset and stepped."""
     settings = controller.forward_model
     where = f"{_key(config, controller)}.forward_model"
     pid = make_pid(config, spec_of(env), batch_size=1)
-    if settings.kind == "analytic":
-        model = close_loop(
-            analytic_plant(config, env, f"{where}.kind", "use kind: identified"), env, pid, where
-        )
-    elif settings.kind == "linearized":
-        model = linearized(config, settings, env, pid, where)
-    else:
-        model = identify(config, settings, env, pid, where)
+    try:
+        if settings.kind == "analytic":
+            plant = analytic_plant(config, env, f"{where}.kind", "use kind: identified")
+            model = close_loop(plant, env, pid)
+        elif settings.kind == "linearized":
+            model = linearized(config, settings, env, pid, where)
+        else:
+            model = body_models.identify_loop(
+                env,
+                pid,
+                method=settings.method,
+                taps=settings.taps,
+                poles=settings.poles,
+                zeros=settings.zeros,
+                trials=settings.probe_trials,
+                amplitude=settings.probe_amplitude,
+                seed=config.seed,
+            )
+    except ValueError as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"{where}: {exc}") from None
     return model.scaled(settings.gain)
 
 
@@ -143,45 +176,30 @@ def analytic_plant(config: RunConfig, env: gym.Env, where: str, instead: str):
     return linear_model()
 
 
-def rest_plant(config: RunConfig, env: gym.Env) -> control.StateSpace:
-    """MuJoCo's linearisation of the body at its rest posture, from joint command (through the
-    muscle allocation) to output, discrete."""
-    env.reset(seed=config.seed)
-    a, b, c, d = env_attribute(env, "linearize")()
-    gain = allocation_gain(env)
-    return control.ss(a, b @ gain, c, d @ gain, spec_of(env).dt)
-
-
-def allocation_gain(env: gym.Env, command: np.ndarray | None = None, step: float = 1e-2) -> np.ndarray:
-    """d excitations / d command (actions, D) about ``command`` (default: the posture-holding
-    command), by central differences at the current posture."""
-    allocate = env_attribute(env, "allocate")
-    holding = env_attribute(env, "holding_command")
-    if command is not None:
-        centre = np.asarray(command, dtype=np.float64)
-    else:
-        centre = holding() if holding is not None else np.zeros(spec_of(env).dofs)
-    columns = [
-        (allocate(centre + step * e) - allocate(centre - step * e)) / (2 * step) for e in np.eye(len(centre))
-    ]
-    return np.stack(columns, axis=1)
-
-
 def linearized(
     config: RunConfig, settings, env: gym.Env, pid: PID, where: str
 ) -> ForwardModel | TimeVaryingForwardModel:
     """The loop closed around MuJoCo's linearisation of the body: at its rest posture, or at every
     step of a feedback-only trial (``schedule: trajectory``, and ``movement`` before its first
     re-linearisation: a time-varying model)."""
-    linearize = env_attribute(env, "linearize")
-    if linearize is None:
+    if env_attribute(env, "linearize") is None:
         raise ConfigError(
             f"{where}.kind: linearized needs a MuJoCo env with linearize() ({config.env.id} has none); "
             "use kind: identified"
         )
     if settings.schedule == "rest":
-        return close_loop(rest_plant(config, env), env, pid, where)
-    return linearized_along(config, env, pid, where)
+        return close_loop(body_models.plant_at_rest(env, config.seed), env, pid)
+    return loop_along(env, pid, body_models.plants_along(env, pid, config.seed), where)
+
+
+def loop_along(env: gym.Env, pid: PID, plants: list, where: str) -> TimeVaryingForwardModel:
+    """The loop closed around a plant per step: a time-varying forward model."""
+    try:
+        return closed_loop_along(
+            plants, [pid.transfer_function(i) for i in range(pid.dofs)], spec_of(env).dt, **delays(env)
+        )
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}; or use schedule: rest") from None
 
 
 def movement_model(
@@ -194,71 +212,17 @@ def movement_model(
     try:
         pid = make_pid(config, spec_of(env), batch_size=1)
         where = f"{_key(config, controller)}.forward_model"
-        model = linearized_along(config, env, pid, where, commands, trial)
-        return model.scaled(controller.forward_model.gain)
+        plants = body_models.plants_along(env, pid, config.seed, commands, trial)
+        return loop_along(env, pid, plants, where).scaled(controller.forward_model.gain)
     finally:
         env.close()
-
-
-def linearized_along(
-    config: RunConfig,
-    env: gym.Env,
-    pid: PID,
-    where: str,
-    commands: np.ndarray | None = None,
-    trial: int = 0,
-) -> TimeVaryingForwardModel:
-    """The loop closed around the body linearised at every step of one trial from the run's seed:
-    a feedback-only trial, or the movement that recorded joint ``commands`` make, replayed."""
-    linearize, dt = env_attribute(env, "linearize"), spec_of(env).dt
-    plants = []
-
-    def linearize_step(command: np.ndarray, action: np.ndarray) -> None:
-        a, b, c, d = linearize(action)
-        gain = allocation_gain(env, command)
-        plants.append(control.ss(a, b @ gain, c, d @ gain, dt))
-
-    if commands is None:
-        _closed_loop_run(env, pid, config.seed, None, before_step=linearize_step)
-    else:
-        _replay(env, commands, config.seed, trial, before_step=linearize_step)
-    try:
-        return closed_loop_along(
-            plants,
-            [pid.transfer_function(i) for i in range(pid.dofs)],
-            dt,
-            **delays(env),
-        )
-    except ValueError as exc:
-        raise ConfigError(f"{where}: {exc}; or use schedule: rest") from None
-
-
-def close_loop(plant, env: gym.Env, pid: PID, where: str, injection: str = "error") -> ForwardModel:
-    """The plant in the loop with the PID and the env's delays: o -> sensed output (o added to the
-    error, or to the command for ``injection="motor"``)."""
-    try:
-        return closed_loop(
-            plant,
-            [pid.transfer_function(i) for i in range(pid.dofs)],
-            spec_of(env).dt,
-            injection=injection,
-            **delays(env),
-        )
-    except ValueError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
-
-
-def delays(env: gym.Env) -> dict[str, int]:
-    return {
-        "sensory_delay_steps": sensory_delay_steps(env),
-        "motor_delay_steps": sensory_delay_steps(env, "motor_delay"),
-    }
 
 
 def gain_adaptation(
     config: RunConfig, controller: ControllerConfig, env: gym.Env, pid: PID
 ) -> GainAdaptation | None:
-    """ME-LMS (or LMS) on ``pid``'s gains towards the configured reference model; None when off."""
+    """ME-LMS (or LMS) on ``pid``'s gains towards the configured reference model; None when off.
+    ``env`` may be reset and stepped (a linearized plant)."""
     settings = controller.gain_adaptation
     if settings is None:
         return None
@@ -277,7 +241,7 @@ def gain_adaptation(
     elif env_attribute(env, "linearize") is None:
         raise ConfigError(f"{where}.plant: linearized needs a MuJoCo env ({config.env.id} is not one)")
     else:
-        plant = rest_plant(config, env)
+        plant = body_models.plant_at_rest(env, config.seed)
     reference = settings.reference_model
     if reference.kind == "pid":
         try:
@@ -289,7 +253,7 @@ def gain_adaptation(
             )  # fmt: skip
         except ValueError as exc:
             raise ConfigError(f"{where}.reference_model: {exc}") from None
-        model = close_loop(plant, env, target, f"{where}.reference_model")
+        model = _closed(plant, env, target, f"{where}.reference_model")
     else:
         model = second_order_model(
             reference.natural_freq_hz,
@@ -303,7 +267,7 @@ def gain_adaptation(
     elif settings.forward_model == "plant":
         trace = plant_model(plant, spec.dt, **delays(env))
     else:
-        trace = close_loop(plant, env, pid, f"{where}.forward_model", injection="motor")
+        trace = _closed(plant, env, pid, f"{where}.forward_model", injection="motor")
     try:
         return GainAdaptation(
             pid,
@@ -320,91 +284,14 @@ def gain_adaptation(
         raise ConfigError(f"{where}: {exc}") from None
 
 
-def probe(env: gym.Env, pid: PID, trials: int, amplitude: float, seed: int):
-    """Inject white noise o into the feedback loop; return (o, change of the sensed output) per trial.
-
-    Each probed trial is paired with an unprobed one from the same seed, so the difference is the
-    loop's response to o alone (exact for a linear, deterministic env).
-    """
-    rng = np.random.default_rng(seed)
-    inputs, responses = [], []
-    for trial in range(trials):
-        baseline, _ = _closed_loop_run(env, pid, seed + trial, None)
-        probed, noise = _closed_loop_run(
-            env, pid, seed + trial, lambda: amplitude * rng.standard_normal(pid.dofs)
-        )
-        inputs.append(noise)
-        responses.append(probed - baseline)
-    return inputs, responses
-
-
-def _closed_loop_run(
-    env: gym.Env, pid: PID, seed: int, draw, before_step=None
-) -> tuple[np.ndarray, np.ndarray]:
-    """One feedback-only trial with ``draw()`` added to the error; returns (sensed outputs, o).
-    ``before_step(command, action)`` sees each step before the env takes it."""
-    _, info = env.reset(seed=seed)
-    pid.reset()
-    holding = env_attribute(env, "holding_command")
-    if holding is not None:
-        pid.set_operating_point(torch.as_tensor(holding())[None])
-    sensed, injected, done = [], [], False
-    while not done:
-        tracking = info["tracking"]
-        o = draw() if draw is not None else np.zeros(pid.dofs)
-        error = torch.as_tensor(tracking["reference"] - tracking["measurement"] + o, dtype=pid.kp.dtype)
-        command = pid.step(error[None])[0].numpy()
-        sensed.append(tracking["measurement"])
-        injected.append(o)
-        action = to_action(env_attribute(env, "allocate"), env, command)
-        if before_step is not None:
-            before_step(command, action)
-        _, _, terminated, truncated, info = env.step(action)
-        done = terminated or truncated
-    return np.array(sensed), np.array(injected)
-
-
-def _replay(env: gym.Env, commands: np.ndarray, seed: int, trial: int, before_step) -> None:
-    """Drive the env's ``trial`` (reset from ``seed``, then once per trial before it, as the run
-    did) with recorded joint commands, open loop: the recorded movement again, exactly, where the
-    resets set the trial's physics (initial posture, block, outside forces)."""
-    env.reset(seed=seed)
-    for _ in range(trial):
-        env.reset()
-    allocate = env_attribute(env, "allocate")
-    for command in commands:
-        action = to_action(allocate, env, command)
-        before_step(command, action)
-        env.step(action)
-
-
-def identify(config: RunConfig, settings, env: gym.Env, pid: PID, where: str) -> ForwardModel:
-    dt = spec_of(env).dt
-    inputs, responses = probe(env, pid, settings.probe_trials, settings.probe_amplitude, config.seed)
+def _closed(plant, env: gym.Env, pid: PID, where: str, injection: str = "error") -> ForwardModel:
     try:
-        if settings.method == "fir":
-            return identify_fir(inputs, responses, settings.taps, dt)
-        # o reaches the sensed output after one step plus the loop's motor and sensory delays: the
-        # input lags start there, or the zeros fit lags where the response is still zero.
-        delay = 1 + sum(delays(env).values())
-        return identify_arx(inputs, responses, settings.poles, settings.zeros, delay=delay, dt=dt)
+        return close_loop(plant, env, pid, injection)
     except ValueError as exc:
         raise ConfigError(f"{where}: {exc}") from None
 
 
-def twin(env: gym.Env, config: RunConfig) -> gym.Env:
-    """A fresh env like ``env``: remade from its registered spec (kwargs and wrappers included),
-    else the configured env."""
-    spec = env.spec
-    if spec is not None:
-        try:
-            return gym.make(spec)
-        except gym.error.Error:  # e.g. a wrapper that cannot be remade from its spec
-            pass
-    return make_env(config)
-
-
-def runs_the_body(controller: ControllerConfig) -> bool:
+def measures_the_body(controller: ControllerConfig) -> bool:
     """Whether building this controller's models runs an env (MuJoCo linearisation or probing)."""
     adaptation = controller.gain_adaptation
     return (controller.rule == "eligibility" and controller.forward_model.kind != "analytic") or (
@@ -413,11 +300,25 @@ def runs_the_body(controller: ControllerConfig) -> bool:
 
 
 def make_controller(config: RunConfig, controller: ControllerConfig, env: gym.Env, batch_size: int) -> CFPC:
-    """The configured controller for ``env``. Models that run the body are built on a twin of
-    ``env``: the caller's env is neither reset nor stepped."""
+    """The configured controller for ``batch_size`` envs like ``env``.
+
+    Args:
+        config: The run config (feedback, basis, device, seed).
+        controller: One of ``config.controllers``.
+        env: The env the controller will drive (or one like it). Models that run the body are
+            built on a fresh copy of it: ``env`` itself is neither reset nor stepped.
+        batch_size: Envs stepped together.
+
+    Returns:
+        The ``CFPC`` controller.
+
+    Raises:
+        ConfigError: one line naming the key at fault, before anything large is allocated.
+    """
     spec = spec_of(env)
     where = _key(config, controller)
-    scratch = twin(env, config) if runs_the_body(controller) else env
+    check_fits(config, spec, batch_size)
+    scratch = (body_models.remake_env(env) or make_env(config)) if measures_the_body(controller) else env
     try:
         model = forward_model(config, controller, scratch) if controller.rule == "eligibility" else None
         pid = make_pid(config, spec, batch_size)
@@ -457,8 +358,36 @@ def make_controller(config: RunConfig, controller: ControllerConfig, env: gym.En
 
 
 def make_agent(config: RunConfig, index: int, env: gym.Env | gym.vector.VectorEnv) -> CFPCAgent:
-    """The agent of configured controller ``index`` for ``env`` (single, or a SyncVectorEnv)."""
+    """The agent of configured controller ``index`` for ``env``.
+
+    Args:
+        config: The run config.
+        index: Which of ``config.controllers``.
+        env: A single env, or a ``SyncVectorEnv`` (one controller row per sub-env). It is
+            neither reset nor stepped here.
+
+    Returns:
+        A ``CFPCAgent`` driving ``env``.
+
+    Raises:
+        ConfigError: one line naming the key at fault.
+
+    Example:
+        >>> agent = make_agent(config, 1, env)
+        >>> action = agent.act(observation, info)
+    """
     single = env.envs[0] if isinstance(env, gym.vector.VectorEnv) else env
     batch = env.num_envs if isinstance(env, gym.vector.VectorEnv) else 1
     controller = make_controller(config, config.controllers[index], single, batch_size=batch)
     return CFPCAgent(env, controller)
+
+
+def make_run_agent(config: RunConfig, index: int) -> CFPCAgent:
+    """The agent of configured controller ``index`` over ``config.envs`` envs of its own (a
+    ``SyncVectorEnv``): what ``cfpc-gym run`` drives. Every config error surfaces here."""
+    single = make_env(config)
+    try:
+        check_fits(config, spec_of(single), config.envs)  # before config.envs envs are made
+    finally:
+        single.close()
+    return make_agent(config, index, make_vector_env(config, config.envs))

@@ -6,15 +6,14 @@ import argparse
 import os
 import sys
 import time
+from contextlib import contextmanager, nullcontext, suppress
 from pathlib import Path
 
-from .config import DEFAULT_CONFIG, ConfigError, dump_config, load_config
+from .config import DEFAULT_CONFIG, dump_config, load_config
+from .errors import CfpcError, CheckpointError, UsageError
+from .io import describe_os_error, make_output_dir
 
 EXIT_USAGE = 2
-
-
-class UsageError(Exception):
-    """Bad input from the user: reported as one line, exit code 2."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -100,11 +99,32 @@ def _out_dir(args, name: str) -> Path:
     """The directory to write into, checked (not made): nothing of the user's is overwritten."""
     out = args.out or Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
     _check_parents(out)
+    if out.is_symlink():
+        raise UsageError(f"--out: {out} is a symbolic link; name a directory of its own")
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out: {out} is a file, not a directory")
-    if out.exists() and not args.force and any(out.iterdir()):
+    try:
+        used = out.exists() and any(out.iterdir())
+    except OSError as exc:
+        raise UsageError(f"--out: cannot read {out}: {describe_os_error(exc)}") from None
+    if used and not args.force:
         raise UsageError(f"--out: {out} already exists; choose another directory or pass --force")
     return out
+
+
+@contextmanager
+def _claimed(out: Path):
+    """Make ``out`` (a writable directory, or one line), and remove it again if what follows
+    fails before writing into it."""
+    existed = out.exists()
+    make_output_dir(out)
+    try:
+        yield out
+    except BaseException:
+        if not existed:
+            with suppress(OSError):
+                out.rmdir()  # only if still empty
+        raise
 
 
 def _check_parents(path: Path) -> None:
@@ -139,20 +159,16 @@ def _run(args) -> int:
     if args.print_config:
         print(dump_config(config), end="")
         return 0
-    from .runner import (  # torch loads only when running
-        CHECKPOINTS,
-        CheckpointError,
-        prepare_experiment,
-        summary_table,
-        write_atomic,
-        write_outputs,
-    )
+    from .experiment.checkpoint import CHECKPOINTS  # torch loads only when running
+    from .experiment.outputs import summary_table, write_outputs
+    from .experiment.runner import prepare_experiment
+    from .io import write_atomic
 
     fresh = out is None
     out = _out_dir(args, config.name) if fresh else out
-    experiment = prepare_experiment(config)  # every config error surfaces before anything is written
+    with _claimed(out) if fresh else nullcontext():
+        experiment = prepare_experiment(config)  # every config error surfaces before anything is written
     if fresh:
-        out.mkdir(parents=True, exist_ok=True)
         for stale in (out / CHECKPOINTS).glob("*.pt") if args.force else ():
             stale.unlink()  # --force starts afresh
         write_atomic(out / "config.yaml", dump_config(config))  # first: --resume reads it
@@ -178,7 +194,7 @@ def _run(args) -> int:
     try:
         result = experiment.run(say=say, out_dir=out, on_trial=progress)
     except CheckpointError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError(f"--resume: {exc}") from None
     except KeyboardInterrupt:
         print(f"interrupted; continue with: cfpc-gym run --resume {out}", file=sys.stderr)
         return 130
@@ -191,19 +207,11 @@ def _run(args) -> int:
 
 
 def _bench(args) -> int:
-    from .bench import (
-        BENCH_FILE,
-        CELLS,
-        check,
-        default_workers,
-        dump_bench,
-        load_bench,
-        load_cells,
-        run_bench,
-        save_cell,
-        write_outputs,
-    )
-    from .runner import write_atomic
+    from .bench.cells import check, default_workers, run_bench
+    from .bench.config import dump_bench, load_bench
+    from .bench.report import write_outputs
+    from .bench.store import BENCH_FILE, CELLS, load_cells, save_cell
+    from .io import write_atomic
 
     if args.resume:
         if args.config or args.overrides or args.out:
@@ -213,20 +221,23 @@ def _bench(args) -> int:
                 f"--resume: {args.resume} holds no {BENCH_FILE}; is it a cfpc-gym bench directory?"
             )
         bench, out = load_bench(args.resume / BENCH_FILE), args.resume
-        done = load_cells(out, args.profile)
+        try:
+            done = load_cells(out, args.profile)
+        except CheckpointError as exc:
+            raise UsageError(f"--resume: {exc}") from None
     else:
         bench, done = load_bench(args.config, args.overrides), {}
         out = _out_dir(args, bench.name)  # refuse a used directory before hours of work
     if args.command == "bench" and bench.grid:
         raise UsageError("grid: a bench runs no grid; use cfpc-gym sweep for hyperparameter grids")
     if args.command == "sweep":
-        from .sweep import check_sweep
+        from .bench.sweep import check_sweep
 
         check_sweep(bench, args.profile, args.address)  # every problem before anything is written
     else:
         check(bench, args.profile)
     if not args.resume:
-        out.mkdir(parents=True, exist_ok=True)
+        make_output_dir(out)
         (out / CELLS).unlink(missing_ok=True)  # --force starts afresh
         write_atomic(out / BENCH_FILE, dump_bench(bench))  # first: --resume reads it
 
@@ -239,7 +250,7 @@ def _bench(args) -> int:
     if args.command == "bench":
         results = run_bench(bench, args.profile, args.workers or default_workers(), say, save, done)
     else:
-        from .sweep import run_sweep
+        from .bench.sweep import run_sweep
 
         results = run_sweep(
             bench, args.profile, address=args.address, workers=args.workers, say=say, save=save, done=done
@@ -255,7 +266,7 @@ def _render(args) -> int:
     source = Path(args.source)
     run_dir = source if (source / "config.yaml").is_file() else None
     config = load_config(run_dir / "config.yaml" if run_dir else args.source)
-    from .render import VIDEO_SUFFIXES, pick_controller, render_trial, write_video
+    from .experiment.render import VIDEO_SUFFIXES, pick_controller, render_trial, write_video
 
     if args.out.suffix not in VIDEO_SUFFIXES:
         raise UsageError(f"--out: {args.out} must end in {' or '.join(VIDEO_SUFFIXES)}")
@@ -265,7 +276,10 @@ def _render(args) -> int:
         raise UsageError(f"--out: {args.out} is a directory; name a video file")
     if not args.out.parent.is_dir():  # before every frame is rendered
         raise UsageError(f"--out: the directory {args.out.parent} does not exist")
-    index = pick_controller(config, args.controller)
+    try:
+        index = pick_controller(config, args.controller)
+    except CfpcError as exc:
+        raise UsageError(f"--{exc}") from None
     seed = config.seed if args.seed is None else args.seed
     frames, dt = render_trial(config, index, run_dir, seed)
     write_video(frames, args.out, fps=1.0 / dt)
@@ -315,8 +329,12 @@ def main(argv: list[str] | None = None) -> int:
         args = _parser().parse_args(argv)
         commands = {"run": _run, "envs": _envs, "render": _render, "bench": _bench, "sweep": _bench}
         return commands[args.command](args)
-    except (UsageError, ConfigError) as exc:
+    except CfpcError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:  # a path the user gave that the system refuses mid-run (full disk, ...)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{describe_os_error(exc)}", file=sys.stderr)
         return EXIT_USAGE
 
 

@@ -1,9 +1,10 @@
-"""Gymnasium wrappers: residual reinforcement learning on a CFPC base, and sensory delays for any env.
+"""Residual reinforcement learning on a CFPC base, as a Gymnasium wrapper.
 
-env = ResidualCFPC(gym.make("cfpc_gym/ElbowTrack-v0"))           # CFPC as the bundled config sets it
-PPO("MlpPolicy", env).learn(10_000)                               # the policy learns a residual
+    env = ResidualCFPC(gym.make("cfpc_gym/ElbowTrack-v0"))   # CFPC as the bundled config sets it
+    PPO("MlpPolicy", env).learn(10_000)                       # the policy learns a residual
 
-env = SensoryDelay(gym.make("Reacher-v5"), delay=0.04)            # observations 2 steps late
+``SensoryDelay`` (observations a fixed delay late, for any env) lives with the envs,
+``cfpc_gym.envs.SensoryDelay``, and is importable from here too.
 """
 
 from __future__ import annotations
@@ -17,13 +18,16 @@ from gymnasium import spaces
 from .agent import CFPCAgent
 from .build import make_agent
 from .config import ControllerConfig, RunConfig, bundled_run_configs, load_config, read_yaml
-from .envs.delay import DelayLine, delay_steps
+from .envs.delay import SensoryDelay
 
 
 def _flat_box(space: gym.Space, name: str) -> spaces.Box:
     if not isinstance(space, spaces.Box) or len(space.shape) != 1:
         raise ValueError(f"env: {name} must be a flat Box, got {space}")
     return space
+
+
+__all__ = ["ResidualCFPC", "SensoryDelay", "bundled_config_for", "cfpc_learns"]
 
 
 class ResidualCFPC(gym.Wrapper, gym.utils.RecordConstructorArgs):
@@ -141,44 +145,3 @@ def bundled_config_for(env: gym.Env) -> RunConfig:
 def cfpc_learns(controller: ControllerConfig) -> bool:
     """A feed-forward module that learns, on feedback gains that stay put."""
     return controller.rule != "none" and controller.gain_adaptation is None
-
-
-class SensoryDelay(gym.Wrapper, gym.utils.RecordConstructorArgs):
-    """Observations reach the agent ``delay`` seconds late, for envs that model no sensory delay.
-
-    The observation returned at step k is the env's from step k - d, d = delay / dt (dt: the env's
-    ``unwrapped.dt``; the delay must be a whole number of steps). Before the episode's start the
-    world was at rest: the first d observations repeat the reset observation. Only the observation
-    vector is delayed; ``info`` (and any ``info["tracking"]``) passes unchanged.
-    """
-
-    def __init__(self, env: gym.Env, delay: float):
-        gym.utils.RecordConstructorArgs.__init__(self, delay=delay)
-        super().__init__(env)
-        if not delay >= 0:
-            raise ValueError(f"delay must be >= 0 seconds, got {delay}")
-        dt = getattr(env.unwrapped, "dt", None)
-        if dt is None:
-            raise ValueError("env: SensoryDelay needs the control period env.unwrapped.dt")
-        try:
-            steps = delay_steps(delay, dt)
-        except ValueError:
-            raise ValueError(
-                f"delay ({delay} s) must be a whole number of steps of the env's dt={dt} s"
-            ) from None
-        if not isinstance(env.observation_space, spaces.Box):
-            raise ValueError(f"env: observation_space must be a Box, got {env.observation_space}")
-        self.delay, self.dt, self.delay_steps = delay, float(dt), steps
-        self._line = DelayLine(steps, shape=env.observation_space.shape)
-
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        observation, info = self.env.reset(seed=seed, options=options)
-        self._line.reset(observation)
-        return self._delayed(observation), info
-
-    def step(self, action):
-        observation, reward, terminated, truncated, info = self.env.step(action)
-        return self._delayed(observation), reward, terminated, truncated, info
-
-    def _delayed(self, observation: np.ndarray) -> np.ndarray:
-        return self._line.push(observation).astype(self.observation_space.dtype)

@@ -6,6 +6,7 @@ Importing registers every env with Gymnasium under the ``cfpc_gym/`` namespace; 
 
 from gymnasium.envs.registration import register, registry
 
+from .delay import SensoryDelay
 from .tracking import TRACKING_FIELDS, TRACKING_KEY, TrackingSpec, tracking_info
 
 ENV_IDS = {
@@ -24,4 +25,12 @@ def register_envs() -> None:
             register(id=env_id, entry_point=entry_point)
 
 
-__all__ = ["ENV_IDS", "TRACKING_FIELDS", "TRACKING_KEY", "TrackingSpec", "register_envs", "tracking_info"]
+__all__ = [
+    "ENV_IDS",
+    "TRACKING_FIELDS",
+    "TRACKING_KEY",
+    "SensoryDelay",
+    "TrackingSpec",
+    "register_envs",
+    "tracking_info",
+]

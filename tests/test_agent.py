@@ -6,12 +6,12 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
-from cfpc_gym.envs import TRACKING_KEY
-from cfpc_gym.envs.myosuite_adapter import MYOSUITE_ENV_IDS
 from gymnasium.vector import AutoresetMode
 
 from cfpc_gym.build import make_agent, make_env
 from cfpc_gym.config import load_config, validate_config
+from cfpc_gym.envs import TRACKING_KEY
+from cfpc_gym.envs.myosuite_adapter import MYOSUITE_ENV_IDS
 
 # Per env: feedback gains measured to work with its delay, and the controller. LinearPlant's PID is
 # deliberately late (the paper's plant), so there the eligibility rule learns for a few trials.
@@ -237,9 +237,8 @@ def test_building_an_agent_neither_resets_nor_steps_the_callers_env():
 
 
 def test_the_forward_model_is_of_the_env_given_not_of_the_configs():
-    from cfpc_gym.controllers.forward_models import variance_accounted_for
-
     from cfpc_gym.build import forward_model
+    from cfpc_gym.controllers.forward_models import variance_accounted_for
 
     identified = load_config("paper_linear", ["controllers.1.forward_model.kind=identified"])  # 50 ms
     env = gym.make("cfpc_gym/LinearPlant-v0", sensory_delay=0.03)

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+
 from cfpc_gym.controllers import AlphaBasis, RaisedCosineBasis, TappedDelayLine, TimeTable
 
 F64 = torch.float64

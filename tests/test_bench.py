@@ -7,12 +7,12 @@ import json
 import numpy as np
 import pytest
 
-from cfpc_gym import bench as bench_module
-from cfpc_gym.bench import ILCConfig, load_bench, method_config, run_bench
+from cfpc_gym.bench.cells import check, method_config, run_bench
+from cfpc_gym.bench.config import ILCConfig, load_bench
+from cfpc_gym.build import make_run_agent
 from cfpc_gym.cli import main
 from cfpc_gym.config import ConfigError, load_config
 from cfpc_gym.rollout import run_trial
-from cfpc_gym.runner import prepare
 
 needs_sb3 = pytest.mark.skipif(importlib.util.find_spec("stable_baselines3") is None, reason="needs SB3")
 needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="needs Ray")
@@ -29,7 +29,7 @@ def test_ilc_entry_t_learns_the_error_lead_seconds_later():
     task = load_config("paper_linear", ["dtype=float64"])
     gain, lead = 0.3, 0.05
     config = method_config(task, "ilc", seed=0, trials=1, ilc=ILCConfig(learning_rate=gain, lead=lead))
-    agent = prepare(config, 0)
+    agent = make_run_agent(config, 0)
     record = run_trial(agent)
     error = record.error[:, 0, 0]
     onset = int(np.argmax(record.cue[:, 0, 0] >= 0.5))
@@ -114,7 +114,7 @@ def test_sweep_on_ray_gives_the_local_results(tmp_path, capsys, monkeypatch):
     ("argv", "message"),
     [
         (["--set", "methods=[feedback, a2c]"], "methods: unknown method 'a2c'; choose from feedback,"),
-        (["--set", "tasks=[no_such_task]"], "tasks: no_such_task: config file not found: no_such_task"),
+        (["--set", "tasks=[no_such_task]"], "tasks: no_such_task: config 'no_such_task' is neither a file nor a bundled config (arm_reach,"),
         (["--set", "profiles.quick.ppo_steps=0"], "profiles.quick.ppo_steps: Input should be greater"),
         (["--set", "seeds=0"], "seeds: Input should be greater than or equal to 1"),
         (["--workers", "0"], "argument --workers: expected a whole number >= 1, got '0'"),
@@ -151,7 +151,7 @@ def test_a_sweep_without_a_grid_is_refused(tmp_path, capsys):
 
 def test_bench_config_errors_name_the_key():
     with pytest.raises(ConfigError, match=r"^profiles: no 'full' profile"):
-        bench_module.check(load_bench(overrides=["profiles={quick: {ppo_steps: 1, sac_steps: 1}}"]), "full")
+        check(load_bench(overrides=["profiles={quick: {ppo_steps: 1, sac_steps: 1}}"]), "full")
 
 
 def test_a_killed_bench_resumes_to_the_uninterrupted_results(tmp_path, capsys):

@@ -2,9 +2,9 @@
 
 import pytest
 
-from cfpc_gym.bench import load_bench
+from cfpc_gym.bench.config import load_bench
 from cfpc_gym.config import bundled_config_path, bundled_run_configs, load_config
-from cfpc_gym.runner import prepare_experiment
+from cfpc_gym.experiment.runner import prepare_experiment
 
 BUNDLED = [path.stem for path in bundled_run_configs()]
 BENCHES = ("bench", "sweep_ilc", "sweep_learning_rate")

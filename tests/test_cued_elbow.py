@@ -5,7 +5,7 @@ LMS does no better than CFPC."""
 import pytest
 
 from cfpc_gym.config import load_config
-from cfpc_gym.runner import run_experiment
+from cfpc_gym.experiment.runner import run_experiment
 
 
 @pytest.mark.slow

@@ -7,11 +7,11 @@ import warnings
 import gymnasium as gym
 import numpy as np
 import pytest
-from cfpc_gym.envs import ENV_IDS, TRACKING_FIELDS, TRACKING_KEY, TrackingSpec
-from cfpc_gym.envs.myosuite_adapter import MYOSUITE_ENV_IDS
 from gymnasium.utils.env_checker import check_env
 
 import cfpc_gym  # noqa: F401  (registers the envs)
+from cfpc_gym.envs import ENV_IDS, TRACKING_FIELDS, TRACKING_KEY, TrackingSpec
+from cfpc_gym.envs.myosuite_adapter import MYOSUITE_ENV_IDS
 
 # Warnings an env is known to raise, by design (patterns per env id); any other warning fails.
 UNBOUNDED_OBSERVATIONS = (".*observation space minimum value is -infinity.*", ".*maximum value is infinity.*")

@@ -7,6 +7,7 @@ import sys
 import gymnasium as gym
 import numpy as np
 import pytest
+
 from cfpc_gym.envs.myosuite_adapter import INSTALL_HINT, MyoElbowTracking, make_myo_elbow_track
 from cfpc_gym.envs.tracking import TRACKING_KEY
 

@@ -7,6 +7,7 @@ import itertools
 import mujoco
 import numpy as np
 import pytest
+
 from cfpc_gym.envs.allocation import antagonist_split, least_squares_allocation
 from cfpc_gym.envs.arm import ArmReachEnv
 from cfpc_gym.envs.elbow import ElbowTrackEnv

@@ -6,6 +6,7 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 import pytest
+
 from cfpc_gym.envs.reacher_adapter import ReacherTracking, make_reacher_track, two_link_inverse_kinematics
 from cfpc_gym.envs.tracking import TRACKING_KEY
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from cfpc_gym.envs.arm import ArmReachEnv
 from cfpc_gym.envs.elbow import ElbowTrackEnv
 from cfpc_gym.envs.eyeblink import EyeblinkEnv

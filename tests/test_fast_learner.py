@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
+from cfpc_gym.analysis.optimum import least_squares_optimum
 from cfpc_gym.build import make_agent, make_vector_env
 from cfpc_gym.config import ConfigError, load_config
-from cfpc_gym.optimum import least_squares_optimum
+from cfpc_gym.experiment.runner import run_controller
 from cfpc_gym.rollout import run_trial
-from cfpc_gym.runner import run_controller
 
 RLS = "controllers.1.optimizer=rls"
 

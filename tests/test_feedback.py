@@ -2,6 +2,7 @@ import control
 import numpy as np
 import pytest
 import torch
+
 from cfpc_gym.controllers import CFPC, PID, AlphaBasis, make_rule
 
 F64 = torch.float64

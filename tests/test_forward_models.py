@@ -2,6 +2,8 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+
+from cfpc_gym.body_models import noise_probe
 from cfpc_gym.controllers import (
     BASES,
     CFPC,
@@ -16,8 +18,6 @@ from cfpc_gym.controllers import (
     variance_accounted_for,
 )
 from cfpc_gym.envs.delay import delay_steps
-
-from cfpc_gym.build import probe
 
 F64 = torch.float64
 PLANT = {"natural_freq_hz": 1.0, "damping_ratio": 0.5, "sensory_delay": 0.05, "dt": 0.01}
@@ -38,7 +38,7 @@ def setup(**plant):
 @pytest.mark.parametrize("sensory_delay", [0.0, 0.02, 0.05])
 def test_analytic_closed_loop_reproduces_the_simulated_response_to_injected_o(sensory_delay):
     env, pid, model = setup(sensory_delay=sensory_delay)
-    (injected,), (response,) = probe(env, pid, trials=1, amplitude=0.3, seed=0)
+    (injected,), (response,) = noise_probe(env, pid, trials=1, amplitude=0.3, seed=0)
     predicted = model.simulate(injected)
     relative = np.abs(predicted - response).max() / np.abs(response).max()
     assert relative < 1e-6
@@ -53,7 +53,7 @@ def test_the_sensory_delay_appears_as_dead_time_in_the_model():
 
 def test_identified_fir_matches_the_analytic_model():
     env, pid, model = setup()
-    inputs, responses = probe(env, pid, trials=3, amplitude=0.1, seed=1)
+    inputs, responses = noise_probe(env, pid, trials=3, amplitude=0.1, seed=1)
     fir = identify_fir(inputs, responses, taps=150, dt=env.dt)
     test_input = np.random.default_rng(7).standard_normal((300, 1))
     assert variance_accounted_for(model.simulate(test_input), fir.simulate(test_input)) > 0.999

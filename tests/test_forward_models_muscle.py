@@ -7,6 +7,13 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+
+from cfpc_gym.analysis.optimum import gauss_newton_optimum, least_squares_optimum
+from cfpc_gym.analysis.responses import basis_responses, error_gradient, fit_quality, predicted_responses
+from cfpc_gym.body_models import replay
+from cfpc_gym.build import make_env, make_run_agent
+from cfpc_gym.cli import main
+from cfpc_gym.config import ConfigError, ControllerConfig, ForwardModelConfig, load_config
 from cfpc_gym.controllers import (
     PID,
     EligibilityFilter,
@@ -15,13 +22,7 @@ from cfpc_gym.controllers import (
     closed_loop,
     closed_loop_along,
 )
-
-from cfpc_gym.build import _replay, make_env
-from cfpc_gym.cli import main
-from cfpc_gym.config import ConfigError, ControllerConfig, ForwardModelConfig, load_config
-from cfpc_gym.optimum import gauss_newton_optimum, least_squares_optimum
-from cfpc_gym.responses import basis_responses, error_gradient, fit_quality, predicted_responses
-from cfpc_gym.runner import prepare, run_controller, run_experiment
+from cfpc_gym.experiment.runner import run_controller, run_experiment
 
 DT = 0.01
 
@@ -155,7 +156,7 @@ def test_relinearising_along_a_feedback_only_trial_gives_the_trajectory_model():
     config.controllers = [
         ControllerConfig(name="m", rule="eligibility", learning_rate=0.0, forward_model=model)
     ]
-    agent = prepare(config, 0)
+    agent = make_run_agent(config, 0)
     trajectory = agent.controller.rule.trace  # the first model: along a feedback-only trial
     result = run_controller(config, 0, lambda _: None, agent)  # weights stay 0: feedback only
     relinearized = agent.controller.rule.trace
@@ -227,7 +228,7 @@ def test_at_100ms_re_linearising_along_the_movement_points_the_rule_along_the_tr
     assert config.controllers[1].forward_model.relinearize_every == 10
     alignment = {}
     for index, settings in enumerate(config.controllers):
-        agent = prepare(config, index)
+        agent = make_run_agent(config, index)
         result = run_controller(config, index, print, agent)
         assert result.final_rmse < 0.1 * result.trial_rmse[0]  # measured: 0.0097 and 0.0107 of 0.194
         learned = agent.controller.weights[0].double().numpy()
@@ -254,7 +255,7 @@ def test_a_movement_is_replayed_in_the_trial_it_was_recorded_in():
     def replayed(trial: int) -> np.ndarray:
         env = make_env(config)
         angles = []
-        _replay(
+        replay(
             env,
             recorded.command[:, 0],
             config.seed,

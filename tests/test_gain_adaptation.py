@@ -4,13 +4,13 @@ baseline, batching, checkpoints, and one-line errors."""
 import numpy as np
 import pytest
 import torch
-from cfpc_gym.controllers import CFPC, PID, GainAdaptation, RaisedCosineBasis, closed_loop, make_rule
-from cfpc_gym.controllers.forward_models import plant_model
 
 from cfpc_gym.build import make_agent, make_vector_env
 from cfpc_gym.config import ConfigError, load_config
+from cfpc_gym.controllers import CFPC, PID, GainAdaptation, RaisedCosineBasis, closed_loop, make_rule
+from cfpc_gym.controllers.forward_models import plant_model
+from cfpc_gym.experiment.runner import run_controller
 from cfpc_gym.rollout import run_trial
-from cfpc_gym.runner import run_controller
 
 F64 = torch.float64
 DT, DELAY, TAU = 0.01, 5, 0.02
@@ -263,7 +263,8 @@ def test_a_second_order_reference_model_is_followed_better_after_learning():
 def test_a_runaway_model_following_error_counts_as_divergence_even_while_tracking_is_bounded():
     from types import SimpleNamespace
 
-    from cfpc_gym.runner import ControllerResult, divergence
+    from cfpc_gym.experiment.results import ControllerResult
+    from cfpc_gym.experiment.runner import divergence
 
     config = load_config("gain_adaptation")
     result = ControllerResult("lms", "none", trial_rmse=[0.2, 0.2])

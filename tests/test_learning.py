@@ -5,11 +5,11 @@ import pytest
 import torch
 from conftest import cuda_or_skip
 
+from cfpc_gym.analysis.optimum import least_squares_optimum
 from cfpc_gym.build import make_agent, make_vector_env
 from cfpc_gym.config import load_config
-from cfpc_gym.optimum import least_squares_optimum
+from cfpc_gym.experiment.runner import run_controller
 from cfpc_gym.rollout import run_trial
-from cfpc_gym.runner import run_controller
 
 
 def paper(*overrides: str):

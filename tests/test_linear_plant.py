@@ -3,9 +3,10 @@ import warnings
 import gymnasium as gym
 import numpy as np
 import pytest
-from cfpc_gym.envs.linear_plant import LinearPlantEnv
 from gymnasium.utils.env_checker import check_env
 from scipy.signal import StateSpace, dlsim
+
+from cfpc_gym.envs.linear_plant import LinearPlantEnv
 
 ENV_ID = "cfpc_gym/LinearPlant-v0"
 

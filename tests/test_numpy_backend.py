@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 import torch
-from cfpc_gym.controllers import BASES, CFPC, PID, ForwardModel, closed_loop, make_rule
-from cfpc_gym.controllers.cfpc import NUMPY_MAX_BATCH
 
 from cfpc_gym.build import make_agent, make_vector_env
 from cfpc_gym.config import load_config
+from cfpc_gym.controllers import BASES, CFPC, PID, ForwardModel, closed_loop, make_rule
+from cfpc_gym.controllers.cfpc import NUMPY_MAX_BATCH
 from cfpc_gym.rollout import run_trial
 
 DT = 0.01

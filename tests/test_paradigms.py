@@ -10,15 +10,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from cfpc_gym.envs.arm import ArmReachEnv
-from cfpc_gym.envs.eyeblink import EyeblinkEnv
-from cfpc_gym.envs.tracking import TRACKING_KEY
 from gymnasium.utils.env_checker import check_env
 
-from cfpc_gym.conditioning import CR_THRESHOLD, Conditioning, Probe, run_conditioning
-from cfpc_gym.config import load_config
-from cfpc_gym.paradigms import conditioning_run
-from cfpc_gym.reaching import (
+from cfpc_gym.analysis.conditioning import CR_THRESHOLD, Conditioning, Probe, run_conditioning
+from cfpc_gym.analysis.paradigms import conditioning_run
+from cfpc_gym.analysis.reaching import (
     Reaching,
     ReachTrial,
     after_effects,
@@ -28,8 +24,12 @@ from cfpc_gym.reaching import (
     run_reaching,
     trials_to_halve,
 )
+from cfpc_gym.build import make_run_agent
+from cfpc_gym.config import load_config
+from cfpc_gym.envs.arm import ArmReachEnv
+from cfpc_gym.envs.eyeblink import EyeblinkEnv
+from cfpc_gym.envs.tracking import TRACKING_KEY
 from cfpc_gym.rollout import run_trial
-from cfpc_gym.runner import prepare
 
 
 def _cues(env, seed=0, options=None, steps=40):
@@ -94,13 +94,13 @@ def test_feedback_alone_deviates_in_the_field_and_not_in_catch_trials():
 
 def test_the_no_field_paths_are_reaches_with_learning_frozen():
     config = _short_schedule()
-    agent = prepare(config, 1)
+    agent = make_run_agent(config, 1)
     run_trial(agent, seeds=[config.seed])  # some learned weights
     weights = agent.controller.weights.clone()
     paths = no_field_paths(config, 1, agent)
     assert torch.equal(agent.controller.weights, weights)
     # The cycle's last reach, run alone from the same weights: learning during the cycle would change it.
-    alone = prepare(config, 1)
+    alone = make_run_agent(config, 1)
     alone.controller.load_state_dict(agent.controller.state_dict())
     alone.env.reset(seed=config.seed)
     record = run_trial(alone, learn=False, options={"trial": 7})

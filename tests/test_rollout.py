@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
+from cfpc_gym.analysis.responses import basis_responses, error_gradient
 from cfpc_gym.config import load_config
-from cfpc_gym.responses import basis_responses, error_gradient
 from cfpc_gym.rollout import TrialRecord
 
 DT = 0.01

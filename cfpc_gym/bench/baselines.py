@@ -15,11 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from .build import make_env
-from .config import ConfigError, RunConfig
-from .envs import TRACKING_KEY
+from ..build import make_env
+from ..config import ConfigError, RunConfig
+from ..envs import TRACKING_KEY
 
-ALGORITHMS = ("ppo", "sac")
 INSTALL_HINT = "pip install 'cfpc-gym[sb3]'"
 
 

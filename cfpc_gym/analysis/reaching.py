@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .agent import CFPCAgent
-from .config import RunConfig
-from .rollout import run_trial
-from .runner import prepare
+from ..agent import CFPCAgent
+from ..build import make_run_agent
+from ..config import RunConfig
+from ..rollout import run_trial
 
 HALVING_WINDOW = 4  # non-catch field trials per window of the field ratio
 
@@ -74,7 +74,7 @@ class Reaching:
 
 def run_reaching(config: RunConfig, index: int) -> Reaching:
     """Run configured controller ``index`` on the arm for ``config.trials`` trials (one env)."""
-    agent = prepare(config, index)
+    agent = make_run_agent(config, index)
     arm = agent.env.envs[0].unwrapped
     result = Reaching(config.controllers[index].name)
     for trial in range(config.trials):
@@ -108,19 +108,19 @@ def reach(arm, record) -> ReachTrial:
 def no_field_paths(config: RunConfig, index: int, agent: CFPCAgent) -> dict[int, np.ndarray]:
     """Per target, the lateral deviation of a reach with the field off and learning frozen, with
     ``agent``'s weights as they are: the first cycle of the schedule (baseline), on an env of its own."""
-    probe = prepare(config, index)
-    probe.controller.load_state_dict(agent.controller.state_dict())
-    arm = probe.env.envs[0].unwrapped
+    frozen = make_run_agent(config, index)
+    frozen.controller.load_state_dict(agent.controller.state_dict())
+    arm = frozen.env.envs[0].unwrapped
     paths = {}
     for trial in range(arm.n_targets):
-        record = run_trial(probe, learn=False, seeds=[config.seed] if trial == 0 else None)
+        record = run_trial(frozen, learn=False, seeds=[config.seed] if trial == 0 else None)
         if arm.block != "baseline":
             raise ValueError(
                 "baseline_trials: the excess deviation needs a no-field reach to every target, "
                 f"the schedule's first cycle (baseline_trials >= n_targets = {arm.n_targets})"
             )
         paths[arm.target_index] = reach(arm, record).lateral
-    probe.env.close()
+    frozen.env.close()
     return paths
 
 

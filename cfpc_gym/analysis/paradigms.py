@@ -17,10 +17,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..config import load_config
+from ..io import write_atomic
 from .conditioning import CR_THRESHOLD, Conditioning, run_conditioning
-from .config import load_config
+from .plots import plot_conditioning, plot_reaching
 from .reaching import after_effects, field_ratio, run_reaching, trials_to_halve
-from .runner import write_atomic
 
 FIELDS = ("force_field", "curl_field")
 TRAINED_INTERVALS = (0.15, 0.25, 0.5)  # s
@@ -31,8 +32,6 @@ PUFF_DURATIONS = (0.02, 0.05, 0.1)  # s, at ISI 250 ms: does the CR peak follow 
 
 def reaching_summary(name: str, out: Path | None, say=print, overrides: tuple[str, ...] = ()) -> dict:
     """The measures of one reaching config (with ``overrides``); its figure in ``out`` if given."""
-    from .plots import plot_reaching
-
     config = load_config(name, list(overrides))
     feedback, learner = (run_reaching(config, i) for i in range(2))
     ratio = field_ratio(learner, feedback)
@@ -94,8 +93,6 @@ def conditioning_run(
 
 
 def conditioning_summary(out: Path, say=print) -> dict:
-    from .plots import plot_conditioning
-
     trained = [conditioning_run(isi) for isi in TRAINED_INTERVALS]
     summary: dict = {"trained": {}, "short": {}, "puff_duration": {}}
     for result in trained:

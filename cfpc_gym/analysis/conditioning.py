@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .config import RunConfig
-from .rollout import run_trial
-from .runner import prepare
+from ..build import make_run_agent
+from ..config import RunConfig
+from ..rollout import run_trial
 
 CR_THRESHOLD = 0.1  # closure (fraction of full) at puff onset that counts as a conditioned response
 
@@ -72,7 +72,7 @@ def run_conditioning(config: RunConfig, index: int, probe_every: int = 5) -> Con
     ``probe_every`` (and before the first), with the env's own interstimulus interval."""
     if probe_every < 1:
         raise ValueError(f"probe_every must be >= 1, got {probe_every}")
-    agent = prepare(config, index)
+    agent = make_run_agent(config, index)
     eye = agent.env.envs[0].unwrapped
     if eye.interval_jitter:
         raise ValueError("interval_jitter must be 0: probes time the CR against a fixed puff")

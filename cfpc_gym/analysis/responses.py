@@ -19,11 +19,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .agent import CFPCAgent
-from .build import forward_model, make_controller, make_env, make_vector_env
-from .config import ControllerConfig, RunConfig
-from .controllers import ForwardModel, TimeVaryingForwardModel, variance_accounted_for
-from .rollout import run_trial
+from ..agent import CFPCAgent
+from ..build import forward_model, make_controller, make_env, make_vector_env
+from ..config import ControllerConfig, RunConfig
+from ..controllers import ForwardModel, TimeVaryingForwardModel, variance_accounted_for
+from ..rollout import run_trial
 
 PROBE = ControllerConfig(name="probe", rule="lms", learning_rate=0.0)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import RunConfig
+from ..config import RunConfig
 from .responses import basis_responses
 
 

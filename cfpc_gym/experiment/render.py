@@ -3,16 +3,17 @@ with imageio — .mp4 through imageio-ffmpeg, .gif through Pillow."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
-import torch
 from gymnasium.envs.registration import load_env_creator
 
-from .build import make_agent, make_vector_env
-from .config import ConfigError, RunConfig
-from .runner import CHECKPOINTS
+from ..build import make_agent, make_vector_env
+from ..config import ConfigError, RunConfig
+from ..errors import MissingExtra
+from .checkpoint import checkpoint_path, load_weights
 
 VIDEO_SUFFIXES = (".mp4", ".gif")
 
@@ -22,7 +23,7 @@ def pick_controller(config: RunConfig, name: str | None) -> int:
     names = [c.name for c in config.controllers]
     if name is not None:
         if name not in names:
-            raise ConfigError(f"--controller: no controller {name!r}; the run has {', '.join(names)}")
+            raise ConfigError(f"controller: no controller {name!r}; the run has {', '.join(names)}")
         return names.index(name)
     learning = [i for i, c in enumerate(config.controllers) if c.rule != "none"]
     return learning[0] if learning else 0
@@ -43,13 +44,8 @@ def render_trial(
         raise refusal
     agent = make_agent(config, index, env)
     if run_dir is not None:
-        checkpoint = run_dir / CHECKPOINTS / f"{index}.pt"
-        if not checkpoint.exists():
-            raise ConfigError(f"{checkpoint} is missing: that controller never finished a trial")
-        state = torch.load(checkpoint, map_location=agent.controller.device, weights_only=True)
-        agent.controller.load_state_dict(
-            first_env(state["agent"]["controller"], agent.controller.state_dict())
-        )
+        name = config.controllers[index].name
+        load_weights(checkpoint_path(run_dir, name), agent, name)
     agent.learn = False
     observation, info = env.reset(seed=[seed])
     frames, done = [single.render()], False
@@ -61,16 +57,6 @@ def render_trial(
             frames.append(single.render())
     env.close()
     return frames, agent.spec.dt
-
-
-def first_env(state: dict[str, torch.Tensor], like: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """A batched run's state cut to its first env, where ``like`` (one env's state) has one row."""
-    return {
-        key: value[:1]
-        if value.dim() and value.shape[1:] == like[key].shape[1:] and like[key].shape[0] == 1
-        else value
-        for key, value in state.items()
-    }
 
 
 def render_modes(env_id: str, unknown: list[str]) -> list[str]:
@@ -85,15 +71,19 @@ def render_modes(env_id: str, unknown: list[str]) -> list[str]:
 
 
 def write_video(frames: list[np.ndarray], path: Path, fps: float) -> None:
+    """Write ``frames`` to ``path`` (.mp4 or .gif) through a temporary file and a rename: a
+    symbolic link at ``path`` is replaced, never written through, and no partial video is left."""
     import imageio.v2 as imageio
 
+    temporary = path.with_name(f".{path.stem}.partial{path.suffix}")
     if path.suffix == ".mp4":
         try:
             import imageio_ffmpeg  # noqa: F401
         except ImportError:
-            raise ConfigError(
-                "--out: .mp4 needs imageio-ffmpeg: pip install 'cfpc-gym[video]', or write a .gif"
+            raise MissingExtra(
+                ".mp4 needs imageio-ffmpeg: pip install 'cfpc-gym[video]', or write a .gif"
             ) from None
-        imageio.mimwrite(path, frames, fps=fps, macro_block_size=1)
+        imageio.mimwrite(temporary, frames, fps=fps, macro_block_size=1)
     else:
-        imageio.mimwrite(path, frames, duration=1000 / fps, loop=0)
+        imageio.mimwrite(temporary, frames, duration=1000 / fps, loop=0)
+    os.replace(temporary, path)

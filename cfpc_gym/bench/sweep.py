@@ -10,8 +10,8 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Callable
 
-from .bench import (
-    BenchConfig,
+from ..config import ConfigError
+from .cells import (
     CellResult,
     check,
     default_workers,
@@ -21,7 +21,7 @@ from .bench import (
     run_cell,
     run_cells,
 )
-from .config import ConfigError
+from .config import BenchConfig
 
 INSTALL_HINT = "pip install 'cfpc-gym[ray]'"
 

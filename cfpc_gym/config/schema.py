@@ -1,25 +1,20 @@
-"""Experiment configs: YAML in, validated typed objects out.
+"""The typed config of a run: every key, its type, its default and what it means.
 
-YAML is only the serialisation; every field is typed, documented and checked here. Unknown keys
-are rejected, strings such as "1e-3" are coerced to numbers, and every problem becomes a
-``ConfigError`` whose message is one line naming the key.
+YAML is only the serialisation (``files.py`` reads it, ``loading.py`` validates it into these
+models); every field is typed and documented here, right under it. Unknown keys are rejected,
+strings such as "1e-3" are coerced to numbers, and inf or NaN are refused in every float key.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from importlib.resources import files
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Discriminator,
     Field,
     Tag,
-    ValidationError,
     field_validator,
     model_validator,
 )
@@ -27,14 +22,6 @@ from pydantic import (
 # The rules of controllers/rules.py, named here so that reading a config does not import torch
 # (tests/test_configs.py checks the two agree).
 RULE_NAMES = ("none", "eligibility", "lms", "delayed", "fel")
-
-
-class ConfigError(ValueError):
-    """A config problem, stated in one line that names the key."""
-
-
-class MissingExtra(ConfigError):
-    """The config needs an optional extra that is not installed; the message says what to install."""
 
 
 class Section(BaseModel):
@@ -287,8 +274,9 @@ class RunConfig(Section):
     """Trials (episodes) per controller; weights persist across them."""
     seed: int = Field(0, ge=0)
     """Seeds the envs (reset(seed=...)) and every random draw of the run."""
-    envs: int = Field(1, ge=1)
-    """Envs stepped in one batch per controller (seeds seed, seed + 1, ...)."""
+    envs: int = Field(1, ge=1, le=10_000)
+    """Envs stepped in one batch per controller (seeds seed, seed + 1, ...); a SyncVectorEnv steps
+    them one after another, so more than 10,000 would crawl."""
     device: str = "cpu"
     """torch device of the controllers: cpu, cuda, cuda:1, ..."""
     dtype: Literal["float32", "float64"] = "float32"
@@ -309,145 +297,3 @@ class RunConfig(Section):
         if duplicates:
             raise ValueError(f"controller names must be unique; repeated: {', '.join(duplicates)}")
         return self
-
-
-def bundled_config_path(name: str) -> Path:
-    """A config shipped with the package, by stem (``paper_linear``)."""
-    return Path(str(files("cfpc_gym.configs") / f"{name}.yaml"))
-
-
-def bundled_run_configs() -> list[Path]:
-    """The bundled run configs (those naming an env; bench and sweep configs do not), by file name."""
-    paths = sorted(Path(str(p)) for p in files("cfpc_gym.configs").iterdir() if p.name.endswith(".yaml"))
-    return [path for path in paths if "env" in read_yaml(path)]
-
-
-DEFAULT_CONFIG = "cued_elbow"
-
-
-class UniqueKeyLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, except that a key given twice in one mapping is an error (PyYAML
-    keeps the last one silently)."""
-
-    def construct_mapping(self, node, deep=False):
-        seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"key {key!r} is given twice", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-def read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"cannot read config {path}: not UTF-8 text") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
-    try:
-        data = yaml.load(text, Loader=UniqueKeyLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"malformed YAML in {path}{where}: {problem}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of keys, got {type(data).__name__}")
-    return data
-
-
-def apply_override(data: dict[str, Any], assignment: str) -> None:
-    """Apply ``dotted.key=value`` in place; the value is parsed as YAML (numbers, lists, ...)."""
-    key, sep, raw = assignment.partition("=")
-    if not sep or not key:
-        raise ConfigError(f"--set {assignment!r}: expected dotted.key=value")
-    try:
-        value = yaml.load(raw, Loader=UniqueKeyLoader)
-    except yaml.YAMLError:
-        raise ConfigError(f"--set {key}: value {raw!r} is not valid YAML") from None
-    parts = key.split(".")
-    node: Any = data
-    for depth, part in enumerate(parts):
-        here = ".".join(parts[: depth + 1])
-        last = depth == len(parts) - 1
-        if isinstance(node, list):
-            if not part.isdigit() or int(part) >= len(node):
-                raise ConfigError(f"--set {key}: {here} is not an index of a list of {len(node)}")
-            index: int | str = int(part)
-        elif isinstance(node, dict):
-            index = part
-            if not last and index not in node:
-                node[index] = {}
-        else:
-            raise ConfigError(f"--set {key}: {'.'.join(parts[:depth])} is not a mapping or list")
-        if last:
-            node[index] = value
-        else:
-            node = node[index]
-
-
-TAGGED = ("basis", "reference_model")  # keys whose value is a union told apart by its kind
-TYPE_NAMES = ("float", "int", "str", "bool", "none")
-
-
-def key_path(loc: tuple) -> str:
-    """The dotted key of an error's location, without the union members pydantic adds to it
-    (a tag such as ``alpha`` after ``basis``, a type such as ``float`` or ``list[float]``)."""
-    keys = [
-        str(p)
-        for i, p in enumerate(loc)
-        if not (i and loc[i - 1] in TAGGED) and not (isinstance(p, str) and (p in TYPE_NAMES or "[" in p))
-    ]
-    return ".".join(keys) or "config"
-
-
-def one_line(error: ValidationError) -> str:
-    # The deepest error: for a union (a scalar or a list) the member that got furthest.
-    first = max(error.errors(), key=lambda e: len(e["loc"]))
-    loc = key_path(first["loc"])
-    message = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
-        message = "unknown key"
-    elif "input" in first and first["type"] != "missing" and not isinstance(first["input"], dict | list):
-        message += f" (got {first['input']!r})"
-    more = f" (+{error.error_count() - 1} more)" if error.error_count() > 1 else ""
-    return f"{loc}: {message}{more}"
-
-
-def read_config(path: str | Path | None, overrides: Iterable[str], default: str) -> dict[str, Any]:
-    """The YAML of a config with ``--set`` overrides applied. ``path`` None: the bundled ``default``;
-    a bare name: a bundled config."""
-    path = Path(path) if path is not None else bundled_config_path(default)
-    if not path.is_file() and path.suffix == "" and bundled_config_path(path.name).exists():
-        path = bundled_config_path(path.name)
-    data = read_yaml(path)
-    for assignment in overrides:
-        apply_override(data, assignment)
-    return data
-
-
-def validated(model: type[BaseModel], data: dict[str, Any]):
-    """``model`` from ``data``, or a ConfigError in one line naming the key."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(one_line(exc)) from None
-
-
-def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -> RunConfig:
-    """Read, override and validate a run config (``path`` None: the embedded default)."""
-    return validate_config(read_config(path, overrides, DEFAULT_CONFIG))
-
-
-def validate_config(data: dict[str, Any]) -> RunConfig:
-    return validated(RunConfig, data)
-
-
-def dump_config(config: RunConfig) -> str:
-    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

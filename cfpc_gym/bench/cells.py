@@ -1,0 +1,307 @@
+"""Benchmarks: tasks x methods x seeds, side by side, on the same envs and the same error measure.
+
+A task is a run config (bundled name or YAML path): its env, feedback controller and basis. A
+method turns it into one learner:
+
+- ``feedback``: the task's PID alone;
+- ``eligibility``, ``lms``, ``delayed``, ``fel``: the CFPC module with that rule, settings from the
+  task's controller of that rule (else from its ``eligibility`` controller);
+- ``ilc``: P-type iterative learning control, the engineering baseline: a lookup table in time since
+  the cue (``time_table`` basis) learned trial to trial from the error ``lead`` seconds later;
+- ``ppo``, ``sac``: Stable-Baselines3 on the env's observations and reward (``baselines.py``).
+
+Every cell records a learning curve: tracking RMSE (reference - measurement) against env steps
+and learning wall time. Trial-based methods are measured on the trials they learn from; RL on
+deterministic evaluation episodes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import yaml
+
+from ..build import make_run_agent
+from ..config import (
+    ConfigError,
+    ControllerConfig,
+    MissingExtra,
+    RunConfig,
+    TimeTableConfig,
+    apply_override,
+    load_config,
+    validated,
+)
+from ..experiment.runner import run_controller
+from .baselines import Curve, require_sb3, train_rl
+from .config import ALGORITHMS, TRIAL_METHODS, BenchConfig, ILCConfig, ProfileConfig, validate_bench
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One task, one method, one seed (and, in a sweep, one grid point).
+
+    Args:
+        task: A run config: bundled name or YAML path.
+        method: One of ``METHODS``.
+        seed: The seed of the envs and of the learner.
+        variant: Sweep only: the grid point, e.g. ``"ilc.lead=0.1"``.
+        task_overrides: Sweep only: ``key=value`` overrides of the task's run config.
+    """
+
+    task: str
+    method: str
+    seed: int
+    variant: str = ""
+    task_overrides: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return f"{self.method} [{self.variant}]" if self.variant else self.method
+
+
+@dataclass
+class CellResult:
+    """A cell's learning curve and how it ended.
+
+    Args:
+        cell: The cell that ran.
+        curve: Error against env steps and learning time.
+        status: ``ok``, ``diverged`` or ``skipped`` (a missing optional extra).
+        note: Why, for a cell that diverged or was skipped.
+    """
+
+    cell: Cell
+    curve: Curve = field(default_factory=Curve)
+    status: str = "ok"
+    note: str = ""
+
+    task = property(lambda self: self.cell.task)
+    method = property(lambda self: self.cell.method)
+    seed = property(lambda self: self.cell.seed)
+    variant = property(lambda self: self.cell.variant)
+    label = property(lambda self: self.cell.label)
+
+    @property
+    def final_rmse(self) -> float:
+        return self.curve.rmse[-1] if self.curve.rmse else math.nan
+
+    @property
+    def steps_per_second(self) -> float:
+        wall = self.curve.wall_time_s[-1] if self.curve.wall_time_s else 0.0
+        return self.curve.env_steps[-1] / wall if wall > 0 else math.nan
+
+    @classmethod
+    def from_dict(cls, data: dict) -> CellResult:
+        """The inverse of ``dataclasses.asdict``."""
+        cell = data["cell"]
+        return cls(
+            cell=Cell(**{**cell, "task_overrides": tuple(cell.get("task_overrides", ()))}),
+            curve=Curve(**data["curve"]),
+            status=data["status"],
+            note=data["note"],
+        )
+
+
+def task_config(cell: Cell) -> RunConfig:
+    return load_config(cell.task, list(cell.task_overrides))
+
+
+LEARNING_SETTINGS = {"learning_rate", "normalized", "regularization", "shared_weights"}
+
+
+def method_config(
+    task: RunConfig,
+    method: str,
+    seed: int,
+    trials: int,
+    ilc: ILCConfig,
+    learning_rate: float | None = None,
+) -> RunConfig:
+    """The task's run config with this method as its only controller."""
+    by_rule = {c.rule: c for c in task.controllers}
+    update: dict[str, Any] = {"name": f"{task.name}-{method}", "seed": seed, "trials": trials, "envs": 1}
+    if method == "feedback":
+        controller = ControllerConfig(name=method, rule="none")
+    elif method == "ilc":
+        controller = ControllerConfig(
+            name=method, rule="delayed", learning_rate=ilc.learning_rate, trace_delay=ilc.lead
+        )
+        update["basis"] = TimeTableConfig(kind="time_table", span=ilc.span)
+    else:
+        if method in by_rule:
+            settings = by_rule[method].model_dump()
+        elif "eligibility" in by_rule:  # the task's learning settings, not its trace's forward model
+            settings = by_rule["eligibility"].model_dump(include=LEARNING_SETTINGS)
+        else:
+            settings = {}
+        if learning_rate is not None:
+            settings["learning_rate"] = learning_rate
+        controller = validated(ControllerConfig, {**settings, "name": method, "rule": method})
+    return task.model_copy(update={**update, "controllers": [controller]})
+
+
+def run_cell(bench: BenchConfig, profile: str, cell: Cell) -> CellResult:
+    """Run one cell in this process (one torch thread: cells run side by side). A task whose
+    optional extra is missing (MyoSuite) is skipped, with the install line as its note."""
+    import torch
+
+    torch.set_num_threads(1)
+    result = CellResult(cell)
+    try:
+        result.curve, result.status, result.note = _learn(bench, bench.profiles[profile], cell)
+    except MissingExtra as exc:
+        result.status, result.note = "skipped", str(exc)
+    return result
+
+
+def _learn(bench: BenchConfig, settings: ProfileConfig, cell: Cell) -> tuple[Curve, str, str]:
+    task = task_config(cell)
+    if cell.method in ALGORITHMS:
+        curve = train_rl(
+            task.model_copy(update={"seed": cell.seed}),
+            cell.method,
+            steps=settings.ppo_steps if cell.method == "ppo" else settings.sac_steps,
+            seed=cell.seed,
+            evaluations=settings.evaluations,
+            eval_episodes=settings.eval_episodes,
+            hyperparameters=getattr(bench, cell.method).hyperparameters,
+        )
+        return curve, "ok", ""
+    trials = settings.trials or task.trials
+    config = method_config(task, cell.method, cell.seed, trials, bench.ilc, bench.learning_rate)
+    run = run_controller(config, 0, lambda message: None, make_run_agent(config, 0))
+    curve, steps_per_trial = Curve(), run.env_steps // run.trials_done
+    for trial, (rmse, wall) in enumerate(zip(run.trial_rmse, np.cumsum(run.trial_wall_time_s), strict=True)):
+        curve.add(steps_per_trial * (trial + 1), rmse, wall)
+    if run.diverged_at_trial is not None:
+        return curve, "diverged", f"diverged at trial {run.diverged_at_trial}"
+    return curve, "ok", ""
+
+
+def expand(bench: BenchConfig) -> list[tuple[BenchConfig, Cell]]:
+    """Every cell of the matrix, for every grid point (one when there is no grid)."""
+    keys = list(bench.grid)
+    cells = []
+    for values in itertools.product(*(bench.grid[k] for k in keys)):
+        point = dict(zip(keys, values, strict=True))
+        variant = ", ".join(f"{k}={v}" for k, v in point.items())
+        data = bench.model_dump(mode="json")
+        data["grid"] = {}
+        task_overrides = []
+        for key, value in point.items():
+            if key.startswith("task."):
+                task_overrides.append(f"{key.removeprefix('task.')}={yaml.safe_dump(value).strip()}")
+            else:
+                apply_override(data, f"{key}={yaml.safe_dump(value, default_flow_style=True).strip()}")
+        variant_bench = validate_bench(data)
+        for task, method, seed in itertools.product(bench.tasks, bench.methods, range(bench.seeds)):
+            cells.append((variant_bench, Cell(task, method, seed, variant, tuple(task_overrides))))
+    return cells
+
+
+def check(bench: BenchConfig, profile: str) -> None:
+    """Every problem a bench would meet, found before anything runs: one line, naming the key.
+    It builds each task's controllers (forward models included) once, as their cells will."""
+    if profile not in bench.profiles:
+        raise ConfigError(f"profiles: no {profile!r} profile in this bench config")
+    for method in bench.methods:
+        if method in ALGORITHMS:
+            require_sb3(method)
+    for variant, cell in expand(bench)[:: max(len(bench.methods) * bench.seeds, 1)]:
+        try:
+            task = task_config(cell)
+        except ConfigError as exc:
+            raise ConfigError(f"tasks: {cell.task}: {exc}") from None
+        for method in [m for m in variant.methods if m in TRIAL_METHODS]:
+            try:
+                config = method_config(task, method, 0, task.trials, variant.ilc, variant.learning_rate)
+                # Builds the forward model and controller, as the cell will.
+                make_run_agent(config, 0).env.close()
+            except MissingExtra:  # the cells of this task are skipped, with the install line
+                break
+            except ConfigError as exc:
+                reason = str(exc).removeprefix("controllers.0.")  # the one controller of the cell
+                raise ConfigError(f"tasks: {cell.task}: method {method}: {reason}") from None
+
+
+def run_cells(
+    cells: list[tuple[BenchConfig, Cell]],
+    profile: str,
+    workers: int,
+    on_result: Callable[[CellResult], None] = lambda r: None,
+    done: dict[tuple, CellResult] | None = None,
+) -> list[CellResult]:
+    """Run cells on a local process pool (``workers`` 1: in this process), results in cell order;
+    cells already ``done`` (a resumed run) are not run again."""
+    results, todo = outstanding(cells, done)
+    if workers <= 1:
+        for index in todo:
+            results[index] = run_cell(cells[index][0], profile, cells[index][1])
+            on_result(results[index])
+        return results
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    context = multiprocessing.get_context("spawn")  # torch and MuJoCo do not survive fork
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = {pool.submit(run_cell, cells[i][0], profile, cells[i][1]): i for i in todo}
+        for future in as_completed(futures):
+            results[futures[future]] = future.result()
+            on_result(results[futures[future]])
+    return results
+
+
+def key(cell: Cell | CellResult) -> tuple:
+    """What identifies a cell across runs (a resumed bench matches cells by it)."""
+    return (cell.task, cell.method, cell.seed, cell.variant)
+
+
+def outstanding(
+    cells: list[tuple[BenchConfig, Cell]], done: dict[tuple, CellResult] | None
+) -> tuple[list[CellResult | None], list[int]]:
+    """Results so far (from ``done``) in cell order, and the indices of the cells still to run."""
+    done = done or {}
+    results = [done.get(key(cell)) for _, cell in cells]
+    return results, [i for i, result in enumerate(results) if result is None]
+
+
+def default_workers() -> int:
+    """The CPUs this process may use."""
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+def progress_printer(
+    total: int, say: Callable[[str], None], save: Callable[[CellResult], None] = lambda r: None
+) -> Callable[[CellResult], None]:
+    """A line per finished cell (which, its final error, elapsed time), after ``save`` keeps it."""
+    done, start = [0], time.perf_counter()
+
+    def progress(result: CellResult) -> None:
+        save(result)
+        done[0] += 1
+        final = f"RMSE {result.final_rmse:.4g}" if result.curve.rmse else result.note
+        say(f"[{done[0]}/{total}] {result.task} {result.label} seed {result.seed}: {final} "
+            f"({time.perf_counter() - start:.0f} s)")  # fmt: skip
+
+    return progress
+
+
+def run_bench(
+    bench: BenchConfig,
+    profile: str,
+    workers: int,
+    say: Callable[[str], None] = print,
+    save: Callable[[CellResult], None] = lambda r: None,
+    done: dict[tuple, CellResult] | None = None,
+) -> list[CellResult]:
+    check(bench, profile)
+    cells = expand(bench)
+    return run_cells(cells, profile, workers, progress_printer(len(cells), say, save), done)

@@ -1,0 +1,180 @@
+"""Config files: where the bundled ones are, reading YAML safely, and ``--set`` overrides.
+
+Reading is bounded: a config must be a regular file of at most ``MAX_CONFIG_BYTES``, nested at
+most ``MAX_DEPTH`` deep, without YAML aliases (which can expand exponentially), and a key given
+twice is an error (PyYAML would keep the last one silently). Every problem is a ``ConfigError``
+of one line.
+"""
+
+from __future__ import annotations
+
+import stat
+from collections.abc import Iterable
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import ConfigError
+
+DEFAULT_CONFIG = "cued_elbow"
+MAX_CONFIG_BYTES = 1_000_000
+MAX_DEPTH = 50
+RUN_CONFIGS = "cfpc_gym.configs"
+BENCH_CONFIGS = "cfpc_gym.configs.bench"
+
+
+def bundled_config_path(name: str, package: str = RUN_CONFIGS) -> Path:
+    """A config shipped with the package, by stem (``paper_linear``; bench ones: ``package``
+    ``BENCH_CONFIGS``)."""
+    return Path(str(files(package) / f"{name}.yaml"))
+
+
+def bundled_names(package: str = RUN_CONFIGS) -> list[str]:
+    """The stems of the bundled configs of ``package``, sorted."""
+    return sorted(p.name.removesuffix(".yaml") for p in files(package).iterdir() if p.name.endswith(".yaml"))
+
+
+def bundled_run_configs() -> list[Path]:
+    """The bundled run configs, by file name."""
+    return [bundled_config_path(name) for name in bundled_names()]
+
+
+class SafeConfigLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, bounded: no key given twice, no aliases, no deep nesting, no
+    unhashable keys."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, "YAML aliases (*name) are not supported in configs", event.start_mark
+            )
+        self._depth = getattr(self, "_depth", 0) + 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None, None, f"nested deeper than {MAX_DEPTH} levels", self.peek_event().start_mark
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                repeated = key in seen
+            except TypeError:  # a mapping or list used as a key
+                raise yaml.constructor.ConstructorError(
+                    None, None, "a key must be a plain value, not a mapping or list", key_node.start_mark
+                ) from None
+            if repeated:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is given twice", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def parse_yaml(text: str, where: str) -> Any:
+    """``text`` parsed by ``SafeConfigLoader``; ``where`` names the source in the error."""
+    try:
+        return yaml.load(text, Loader=SafeConfigLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"malformed YAML in {where}{at}: {problem}") from None
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """The top-level mapping of a YAML config file.
+
+    Args:
+        path: A regular file of UTF-8 YAML, at most ``MAX_CONFIG_BYTES``.
+
+    Returns:
+        The parsed mapping.
+
+    Raises:
+        ConfigError: the file is missing, not a regular file, too large, not UTF-8, malformed, or
+            not a mapping.
+    """
+    try:
+        mode = path.stat().st_mode
+        if not stat.S_ISREG(mode):
+            raise ConfigError(f"config {path} is not a regular file")
+        with open(path, "rb") as stream:  # read at most one byte past the limit: /dev/zero stops here
+            raw = stream.read(MAX_CONFIG_BYTES + 1)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {(exc.strerror or str(exc)).lower()}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config {path} is larger than {MAX_CONFIG_BYTES:,} bytes; is it a config?")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"cannot read config {path}: not UTF-8 text") from None
+    data = parse_yaml(text, str(path))
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys, got {type(data).__name__}")
+    return data
+
+
+def apply_override(data: dict[str, Any], assignment: str) -> None:
+    """Apply ``dotted.key=value`` to ``data`` in place; the value is parsed as YAML (numbers,
+    lists, ...). Errors name the assignment (``--set`` on the command line)."""
+    key, sep, raw = assignment.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"--set {assignment!r}: expected dotted.key=value")
+    try:
+        value = parse_yaml(raw, f"--set {key}")
+    except ConfigError:
+        raise ConfigError(f"--set {key}: value {raw!r} is not valid YAML") from None
+    parts = key.split(".")
+    node: Any = data
+    for depth, part in enumerate(parts):
+        here = ".".join(parts[: depth + 1])
+        last = depth == len(parts) - 1
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ConfigError(f"--set {key}: {here} is not an index of a list of {len(node)}")
+            index: int | str = int(part)
+        elif isinstance(node, dict):
+            index = part
+            if not last and index not in node:
+                node[index] = {}
+        else:
+            raise ConfigError(f"--set {key}: {'.'.join(parts[:depth])} is not a mapping or list")
+        if last:
+            node[index] = value
+        else:
+            node = node[index]
+
+
+def resolve_config(path: str | Path | None, default: str, package: str = RUN_CONFIGS) -> Path:
+    """The file of a config: ``path`` as given, a bundled config of ``package`` by bare name, or
+    the bundled ``default`` when ``path`` is None."""
+    if path is None:
+        return bundled_config_path(default, package)
+    path = Path(path)
+    if not path.is_file() and path.suffix == "" and path.name in bundled_names(package):
+        return bundled_config_path(path.name, package)
+    if not path.exists() and path.suffix == "" and len(path.parts) == 1:
+        names = ", ".join(bundled_names(package))
+        raise ConfigError(f"config {str(path)!r} is neither a file nor a bundled config ({names})")
+    return path
+
+
+def read_config(
+    path: str | Path | None, overrides: Iterable[str], default: str, package: str = RUN_CONFIGS
+) -> dict[str, Any]:
+    """The YAML of a config with ``--set`` overrides applied (see ``resolve_config``)."""
+    data = read_yaml(resolve_config(path, default, package))
+    for assignment in overrides:
+        apply_override(data, assignment)
+    return data

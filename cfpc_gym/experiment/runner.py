@@ -1,0 +1,199 @@
+"""The trial loop: every configured controller on the same task, trial after trial, with
+divergence checks, re-linearisation along the movement, and a checkpoint after every trial."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..agent import CFPCAgent, env_attribute
+from ..analysis.optimum import Optimum, least_squares_optimum
+from ..build import make_run_agent, movement_model
+from ..config import ConfigError, ControllerConfig, RunConfig
+from ..controllers.gain_adaptation import GAINS
+from ..rollout import run_trial
+from .checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
+from .results import ControllerResult, RunResult
+
+
+def _seeds(config: RunConfig) -> list[int]:
+    return [config.seed + i for i in range(config.envs)]
+
+
+def run_controller(
+    config: RunConfig,
+    index: int,
+    say: Callable[[str], None],
+    agent: CFPCAgent | None = None,
+    result: ControllerResult | None = None,
+    checkpoint: Path | None = None,
+    on_trial: Callable[[ControllerResult], None] | None = None,
+) -> ControllerResult:
+    """Run (or continue) one controller's trials; after each trial, save ``checkpoint`` if given
+    and call ``on_trial`` (progress display, TensorBoard, ...)."""
+    settings = config.controllers[index]
+    agent = agent or make_run_agent(config, index)
+    result = result or ControllerResult(settings.name, settings.rule)
+    every = follows_movement(settings)
+    if result.trials_done:  # resuming: replay the envs' resets so their random draws continue exactly
+        agent.env.reset(seed=_seeds(config))
+        for _ in range(result.trials_done - 1):
+            agent.env.reset()
+        if result.relinearized_along is not None:
+            along, trial = result.relinearized_along, result.relinearized_trial
+            agent.controller.set_forward_model(movement_model(config, settings, along, trial))
+    while not result.finished(config.trials):
+        trial = result.trials_done
+        start = time.perf_counter()
+        record = run_trial(agent, seeds=_seeds(config) if trial == 0 else None)
+        rmse = float(np.mean(record.rmse))
+        lags = record.lag(agent.spec.dt)
+        lag = None if np.all(np.isnan(lags)) else float(np.nanmean(lags))
+        result.trial_rmse.append(rmse)
+        result.trial_max_error.append(float(np.max(record.max_error)))
+        result.trial_lag_s.append(lag)
+        result.env_steps += record.error.shape[0] * record.error.shape[1]
+        result.first_trial = result.first_trial or record
+        result.last_trial = record
+        adaptation = agent.controller.gain_adaptation
+        if adaptation is not None:
+            result.trial_model_rmse.append(float(adaptation.trial_rmse.mean()))
+            gains = adaptation.gains.mean(0)  # (D, 3)
+            result.trial_gains.append({name: gains[:, i].tolist() for i, name in enumerate(GAINS)})
+        why = divergence(config, result)
+        if why is not None:
+            result.diverged_at_trial = trial
+            say(
+                f"controller {settings.name!r} ({settings.rule}): learning diverged at trial {trial} "
+                f"({why}); stopped it. Lower learning_rate, or use rule eligibility (gain adaptation: "
+                "me-lms) with a forward model."
+            )
+        elif every and result.trials_done % every == 0:
+            along = record.command[:, 0].copy()  # one model for every env: env 0's
+            try:
+                model = movement_model(config, settings, along, trial)
+            except ConfigError as exc:  # learning took the movement where the linearised loop is unstable
+                result.diverged_at_trial = trial
+                say(
+                    f"controller {settings.name!r} ({settings.rule}): could not re-linearise along trial "
+                    f"{trial} ({exc}); stopped it, its trials so far kept. Lower learning_rate, or "
+                    "re-linearise less often (relinearize_every)."
+                )
+            else:
+                # Only a model that was built: resume rebuilds it.
+                result.relinearized_along, result.relinearized_trial = along, trial
+                agent.controller.set_forward_model(model)
+        result.trial_wall_time_s.append(time.perf_counter() - start)
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, agent, result)
+        if on_trial is not None:
+            on_trial(result)
+    agent.env.close()
+    return result
+
+
+def follows_movement(settings: ControllerConfig) -> int | None:
+    """Trials between re-linearisations of the controller's forward model (None: it keeps its model)."""
+    model = settings.forward_model
+    if settings.rule == "eligibility" and model.schedule == "movement":
+        return model.relinearize_every
+    return None
+
+
+def divergence_limit(config: RunConfig, result: ControllerResult) -> float:
+    """Error beyond a multiple of the movement itself (the target from where it starts: a posture
+    held is no movement), or of the first trial's error, whichever is smaller."""
+    target = result.first_trial.target
+    movement_rms = float(np.sqrt(np.mean((target - target[:1]) ** 2)))
+    scale = min(result.trial_rmse[0], movement_rms) if movement_rms > 0 else result.trial_rmse[0]
+    return config.divergence_factor * scale
+
+
+def divergence(config: RunConfig, result: ControllerResult) -> str | None:
+    """Why the last trial counts as diverged, or None. Gain adaptation is also judged by its
+    model-following error: saturation can keep a runaway loop's tracking error bounded."""
+    rmse, limit, factor = result.trial_rmse[-1], divergence_limit(config, result), config.divergence_factor
+    if not math.isfinite(rmse) or rmse > limit:
+        return (
+            f"RMSE {rmse:.3g} > {limit:.3g}, {factor:g} x the smaller of the first trial's RMSE "
+            "and the movement's RMS"
+        )
+    if result.trial_model_rmse:
+        # Floored: a loop that starts on its reference model has a first error of round-off size.
+        target_rms = float(np.sqrt(np.mean(result.first_trial.target**2)))
+        model, first = result.trial_model_rmse[-1], max(result.trial_model_rmse[0], 1e-3 * target_rms)
+        if not math.isfinite(model) or model > factor * first:
+            return f"model-following RMSE {model:.3g} > {factor * first:.3g}, {factor:g} x the first trial's"
+    return None
+
+
+@dataclass
+class Experiment:
+    """Every configured controller built and ready to run; building it surfaces every config error."""
+
+    config: RunConfig
+    agents: list[CFPCAgent]
+    optimum: Optimum | None
+
+    def run(
+        self,
+        say: Callable[[str], None] = print,
+        out_dir: Path | None = None,
+        on_trial: Callable[[ControllerResult], None] | None = None,
+    ) -> RunResult:
+        """Run every controller; with ``out_dir``, checkpoint after each trial and continue from any
+        checkpoints already there (``cfpc-gym run --resume``)."""
+        config, agents = self.config, self.agents
+        paths = checkpoint_paths(config, out_dir)
+        resumed = [  # every checkpoint is read before anything runs: a broken one stops the run at once
+            load_checkpoint(path, agent, settings.name, settings.rule)
+            if path is not None and path.exists()
+            else None
+            for path, agent, settings in zip(paths, agents, config.controllers, strict=True)
+        ]
+        results = []
+        for index, settings in enumerate(config.controllers):
+            result = resumed[index]
+            count = f"[{index + 1}/{len(config.controllers)}]"
+            if result is not None and result.finished(config.trials):
+                say(f"{count} {settings.name} ({settings.rule}): done, from its checkpoint")
+                agents[index].env.close()
+            else:
+                done = f", resuming after trial {result.trials_done - 1}" if result else ""
+                say(f"{count} {settings.name} ({settings.rule}): {config.trials} trials{done}")
+                result = run_controller(config, index, say, agents[index], result, paths[index], on_trial)
+            results.append(result)
+        return RunResult(config, results, self.optimum, agents[0].spec.dt)
+
+
+def prepare_experiment(config: RunConfig) -> Experiment:
+    """Build every controller (and the least-squares optimum, for a linear env) before running any."""
+    agents = [make_run_agent(config, index) for index in range(len(config.controllers))]
+    # The optimum is that of a feed-forward module on the basis: a yardstick only where one learns.
+    feedforward = any(c.rule != "none" for c in config.controllers)
+    linear = env_attribute(agents[0].env, "linear_model") is not None
+    optimum = least_squares_optimum(config) if feedforward and linear else None
+    return Experiment(config, agents, optimum)
+
+
+def run_experiment(
+    config: RunConfig, say: Callable[[str], None] = print, out_dir: Path | None = None
+) -> RunResult:
+    return prepare_experiment(config).run(say, out_dir)
+
+
+def checkpoint_paths(config: RunConfig, out_dir: Path | None) -> list[Path | None]:
+    """Each controller's checkpoint file in ``out_dir`` (None without one)."""
+    if out_dir is None:
+        return [None] * len(config.controllers)
+    paths = [checkpoint_path(out_dir, c.name) for c in config.controllers]
+    if len(set(paths)) < len(paths):
+        raise ConfigError(
+            "controllers: two controller names differ only in characters a file name cannot hold"
+        )
+    return paths

@@ -1,0 +1,1 @@
+"""Bundled bench and sweep configs (``cfpc-gym bench``, ``cfpc-gym sweep``)."""
