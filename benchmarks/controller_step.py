@@ -28,7 +28,7 @@ from scipy.linalg import block_diag
 
 from cfpc_gym.build import forward_model, make_env
 from cfpc_gym.config import load_config
-from cfpc_gym.controllers import CFPC, PID, ForwardModel, RaisedCosineBasis, make_rule
+from cfpc_gym.controllers import CFPC, PID, ForwardModel, RaisedCosineBasis, make_learner, make_rule
 
 
 def paper_model(dofs: int) -> ForwardModel:
@@ -44,7 +44,7 @@ def make(batch: int, size: int, dofs: int, device: str, optimizer: str, backend:
     feedback = PID(2.0, 2.0, 0.2, dt=model.dt, derivative_time_constant=0.02, dofs=dofs, **kw)
     basis = RaisedCosineBasis(1, size, model.dt, span=1.2, **kw)
     rule = make_rule("eligibility", dofs=dofs, dt=model.dt, forward_model=model)
-    return CFPC(feedback, basis, rule, learning_rate=0.08, optimizer=optimizer, backend=backend)
+    return CFPC(feedback, basis, rule, learner=make_learner(optimizer, learning_rate=0.08), backend=backend)
 
 
 def seconds_per_step(controller: CFPC, steps: int) -> float:

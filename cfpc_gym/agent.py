@@ -27,7 +27,16 @@ from .envs import TRACKING_KEY, TrackingSpec
 
 
 def env_attribute(env: gym.Env | VectorEnv, name: str, default: Any = None) -> Any:
-    """An attribute of the (first sub-)env, looked up through its wrappers."""
+    """An attribute of an env, looked up through its wrappers.
+
+    Args:
+        env: A single env, or a vector env (its first sub-env is asked).
+        name: The attribute, e.g. ``tracking_spec``, ``allocate``, ``sensory_delay``.
+        default: What to return when no layer has it.
+
+    Returns:
+        The attribute's value, or ``default``.
+    """
     if isinstance(env, VectorEnv):
         try:
             return env.get_attr(name)[0]
@@ -40,6 +49,29 @@ def env_attribute(env: gym.Env | VectorEnv, name: str, default: Any = None) -> A
 
 
 class CFPCAgent:
+    """A CFPC controller driving a Gymnasium env (single or a ``SyncVectorEnv``), learning online.
+
+    Each step ``act`` reads the tracking signals (``info["tracking"]``, else the observation),
+    steps the controller and returns the env's action (joint commands through the env's muscle
+    allocation where it has one); ``observe`` learns from that step and notes episode ends.
+    Trials are episodes: learned weights persist across them, per-episode memory (PID integral,
+    basis and trace filters) restarts with each env's episode, whatever the autoreset mode.
+
+    Args:
+        env: The env it drives: a single env, or a ``SyncVectorEnv`` with one controller row
+            per sub-env. Muscle allocation reads each sub-env's posture, so actions must go to
+            these very envs.
+        controller: A ``CFPC`` whose batch size is the number of envs.
+        learn: Learn online (False: the weights stay as they are, e.g. for evaluation).
+
+    Example:
+        >>> agent = make_agent(load_config("cued_elbow"), 1, env)
+        >>> observation, info = env.reset(seed=0)
+        >>> action = agent.act(observation, info)
+        >>> observation, reward, terminated, truncated, info = env.step(action)
+        >>> agent.observe(terminated, truncated)
+    """
+
     def __init__(self, env: gym.Env | VectorEnv, controller: CFPC, *, learn: bool = True):
         self.env, self.controller, self.learn = env, controller, learn
         self.vector = isinstance(env, VectorEnv)
@@ -163,7 +195,16 @@ class CFPCAgent:
 
 
 def to_action(allocate, env: gym.Env, command: np.ndarray) -> np.ndarray:
-    """Joint-space command to the env's action: through its muscle allocation when it has one."""
+    """A joint-space command as the env's action.
+
+    Args:
+        allocate: The env's muscle allocation (``env_attribute(env, "allocate")``), or None.
+        env: The env (its action dtype).
+        command: (D,) joint commands.
+
+    Returns:
+        A new action array: ``allocate(command)``, or the command itself without an allocation.
+    """
     return _action(allocate, env.action_space.dtype, command)
 
 

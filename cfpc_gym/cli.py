@@ -117,7 +117,7 @@ def _claimed(out: Path):
     """Make ``out`` (a writable directory, or one line), and remove it again if what follows
     fails before writing into it."""
     existed = out.exists()
-    make_output_dir(out)
+    make_output_dir(out, "--out")
     try:
         yield out
     except BaseException:
@@ -231,13 +231,15 @@ def _bench(args) -> int:
     if args.command == "bench" and bench.grid:
         raise UsageError("grid: a bench runs no grid; use cfpc-gym sweep for hyperparameter grids")
     if args.command == "sweep":
-        from .bench.sweep import check_sweep
+        from .bench.sweep import INSTALL_HINT, check_sweep, ray_available
 
+        if args.address is not None and not ray_available():
+            raise UsageError(f"--address needs Ray: {INSTALL_HINT}")
         check_sweep(bench, args.profile, args.address)  # every problem before anything is written
     else:
         check(bench, args.profile)
     if not args.resume:
-        make_output_dir(out)
+        make_output_dir(out, "--out")
         (out / CELLS).unlink(missing_ok=True)  # --force starts afresh
         write_atomic(out / BENCH_FILE, dump_bench(bench))  # first: --resume reads it
 
@@ -325,6 +327,14 @@ def _envs(_args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The ``cfpc-gym`` command.
+
+    Args:
+        argv: The arguments after ``cfpc-gym`` (None: ``sys.argv[1:]``).
+
+    Returns:
+        The exit code: 0 done, 2 bad input (one line on stderr), 130 interrupted.
+    """
     try:
         args = _parser().parse_args(argv)
         commands = {"run": _run, "envs": _envs, "render": _render, "bench": _bench, "sweep": _bench}

@@ -46,7 +46,7 @@ def png(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def make_output_dir(path: Path, flag: str = "--out") -> None:
+def make_output_dir(path: Path, flag: str = "out") -> None:
     """Create ``path`` (and its parents), turning the operating system's refusal into one line.
 
     Args:

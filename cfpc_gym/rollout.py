@@ -62,8 +62,18 @@ def run_trial(
     seeds: Sequence[int] | None = None,
     options: dict | None = None,
 ) -> TrialRecord:
-    """One episode of every env of the agent's vector env (they share the trial length); ``options``
-    go to every env's reset (e.g. ``{"probe": True}`` for an eyeblink CS-alone trial)."""
+    """One trial: an episode of every env of the agent's vector env, recorded step by step.
+
+    Args:
+        agent: An agent over a vector env whose envs share the trial length.
+        learn: Learn online during the trial (the agent's own setting is restored after).
+        seeds: Seeds for the envs' reset (one each), or None to continue their random streams.
+        options: Passed to every env's reset (e.g. ``{"probe": True}`` for an eyeblink CS-alone
+            trial).
+
+    Returns:
+        The trial's signals as a ``TrialRecord``.
+    """
     env = agent.env
     observation, info = env.reset(seed=None if seeds is None else list(seeds), options=options)
     agent.reset()

@@ -41,12 +41,23 @@ class ResidualCFPC(gym.Wrapper, gym.utils.RecordConstructorArgs):
     observation is the env's followed by the base action, so the policy sees what CFPC proposes (the
     env's own entries keep their places, so ``tracking_spec.observation_index`` still holds).
     At an episode's last observation no action follows: it shows the previous base action.
+    Per-episode memory restarts at every reset; learned weights persist across episodes, so an
+    evaluation that must repeat sets ``wrapper.agent.learn = False`` first.
 
-    ``agent``: a ``CFPCAgent`` made for ``env`` (its ``learn`` is set to ``learn``), or a ``RunConfig``
-    whose controller number ``controller`` is built for it (``make_agent``); by default the bundled
-    config for the env's id and its first controller whose feed-forward learns on fixed feedback
-    gains. Per-episode memory restarts at every reset; learned weights persist across episodes, so
-    an evaluation that must repeat sets ``wrapper.agent.learn = False`` first.
+    Args:
+        env: A single env with tracking signals and a bounded, flat Box action space.
+        agent: A ``CFPCAgent`` made for ``env`` (its ``learn`` is set to ``learn``), or a
+            ``RunConfig`` whose controller number ``controller`` is built for it; by default the
+            bundled config for the env's id.
+        controller: With a ``RunConfig``: which controller (default: the first whose
+            feed-forward learns on fixed feedback gains).
+        learn: Whether the base keeps learning while the policy trains.
+        residual_scale: The largest residual as a fraction of the env's action range.
+        observe_base_action: Append the base action to the observation.
+
+    Example:
+        >>> env = ResidualCFPC(gymnasium.make("cfpc_gym/ElbowTrack-v0"))
+        >>> PPO("MlpPolicy", env).learn(10_000)
     """
 
     def __init__(
@@ -132,9 +143,18 @@ class ResidualCFPC(gym.Wrapper, gym.utils.RecordConstructorArgs):
 
 
 def bundled_config_for(env: gym.Env) -> RunConfig:
-    """The bundled run config written for this env's id (its feedback gains suit that env): the
-    first by file name with a learning CFPC controller of fixed gains, else the first (bench and
-    sweep configs are not run configs)."""
+    """The bundled run config written for an env's id (its feedback gains suit that env).
+
+    Args:
+        env: A registered env.
+
+    Returns:
+        The first bundled config by file name for ``env.spec.id`` with a learning CFPC controller
+        of fixed gains, else the first for that id.
+
+    Raises:
+        ValueError: no bundled config is written for that env.
+    """
     env_id = env.spec.id if env.spec is not None else None
     configs = [load_config(p) for p in bundled_run_configs() if read_yaml(p)["env"].get("id") == env_id]
     if not configs:
@@ -143,5 +163,12 @@ def bundled_config_for(env: gym.Env) -> RunConfig:
 
 
 def cfpc_learns(controller: ControllerConfig) -> bool:
-    """A feed-forward module that learns, on feedback gains that stay put."""
+    """Whether a controller is a feed-forward module that learns, on feedback gains that stay put.
+
+    Args:
+        controller: A controller's config.
+
+    Returns:
+        True for a learning rule other than ``none`` without gain adaptation.
+    """
     return controller.rule != "none" and controller.gain_adaptation is None

@@ -1,26 +1,24 @@
 """CFPC control algorithms in torch (with numpy twins for small batches on the CPU), batched over
 environments. Knows nothing of Gymnasium or MuJoCo."""
 
+from .backends import Backend, NumpyBackend, TorchBackend
 from .basis import BASES, AlphaBasis, Basis, RaisedCosineBasis, TappedDelayLine, TimeTable
 from .cfpc import CFPC
+from .eligibility import EligibilityFilter, ResponseFilter
 from .feedback import PID
 from .feedforward import FeedForward
 from .forward_models import (
-    EligibilityFilter,
     ForwardModel,
-    ResponseFilter,
     TimeVaryingForwardModel,
     closed_loop,
     closed_loop_along,
-    identify_arx,
-    identify_fir,
     identity,
     plant_model,
     pure_delay,
-    variance_accounted_for,
 )
 from .gain_adaptation import GAIN_RULES, GainAdaptation, second_order_model
-from .learners import OPTIMIZERS, GradientDescent, RecursiveLeastSquares
+from .identification import identify_arx, identify_fir, variance_accounted_for
+from .learners import OPTIMIZERS, GradientDescent, Learner, RecursiveLeastSquares, make_learner
 from .rules import RULE_NAMES, LearningRule, make_rule
 from .types import Controller
 
@@ -32,25 +30,30 @@ __all__ = [
     "PID",
     "RULE_NAMES",
     "AlphaBasis",
+    "Backend",
     "Basis",
     "Controller",
     "EligibilityFilter",
     "FeedForward",
-    "GainAdaptation",
     "ForwardModel",
+    "GainAdaptation",
     "GradientDescent",
+    "Learner",
     "LearningRule",
+    "NumpyBackend",
     "RaisedCosineBasis",
     "RecursiveLeastSquares",
     "ResponseFilter",
     "TappedDelayLine",
     "TimeTable",
     "TimeVaryingForwardModel",
+    "TorchBackend",
     "closed_loop",
     "closed_loop_along",
     "identify_arx",
     "identify_fir",
     "identity",
+    "make_learner",
     "make_rule",
     "plant_model",
     "pure_delay",

@@ -17,7 +17,14 @@ from .types import zero_where
 
 
 class Basis(nn.Module):
-    """Common shape: ``size`` features per cue channel; ``features = cues * size``."""
+    """The interface of a temporal basis: ``size`` features per cue channel, ``features = cues * size``.
+
+    Args:
+        cues: M, the cue channels.
+        size: K, the features per cue channel.
+        dt: the control period in seconds.
+        batch_size: B, the envs.
+    """
 
     def __init__(self, cues: int, size: int, dt: float, batch_size: int):
         super().__init__()
@@ -29,18 +36,30 @@ class Basis(nn.Module):
 
     @property
     def features(self) -> int:
+        """F = M * K, the features per env."""
         return self.cues * self.size
 
     def step(self, cue: torch.Tensor) -> torch.Tensor:  # pragma: no cover - interface
+        """Advance one control step.
+
+        Args:
+            cue: this step's cues (B, M).
+
+        Returns:
+            The features phi (B, F), channel-major.
+        """
         raise NotImplementedError
 
     def numpy_step(self) -> tuple[Callable[[np.ndarray], None], np.ndarray]:  # pragma: no cover
-        """``step`` in numpy on the same buffers (CPU): ``step(cue)`` with cue (B, M) writes phi,
-        the array (B, F) returned alongside it, in place."""
+        """``step`` in numpy on the same buffers (CPU), for the numpy backend.
+
+        Returns:
+            ``step(cue)`` with cue (B, M), and the array phi (B, F) it writes in place.
+        """
         raise NotImplementedError
 
     def reset(self, mask: torch.Tensor | None = None) -> None:  # pragma: no cover - interface
-        """Forget the cue history of the envs in ``mask`` (all when None)."""
+        """Forget the cue history of the envs in ``mask`` (B,) bool (all when None)."""
         raise NotImplementedError
 
 
@@ -49,6 +68,22 @@ class AlphaBasis(Basis):
 
     Each kernel is the difference of two exactly discretised first-order low-pass filters of the
     cue, so a cue pulse produces a family of bumps peaking at increasing delays.
+
+    Args:
+        cues: M, the cue channels.
+        size: K, the kernels per cue channel.
+        dt: the control period in seconds.
+        min_time_constant: the fastest kernel's slow time constant tau, in seconds.
+        max_time_constant: the slowest kernel's, in seconds.
+        ratio: the fast time constant as a fraction of the slow one, in (0, 1).
+        batch_size: B, the envs.
+        device: where the state lives.
+        dtype: the state's dtype.
+
+    Example:
+        >>> basis = AlphaBasis(1, 5, 0.01)
+        >>> basis.step(torch.ones(1, 1)).shape  # (B, M * K)
+        torch.Size([1, 5])
     """
 
     def __init__(
@@ -120,6 +155,22 @@ class RaisedCosineBasis(Basis):
     Time since onset only takes the values n dt, so the bumps are a table with a row per control
     step, the last row (all zeros: every bump is over) standing for "long ago" and "never": a
     step is a row lookup, whatever the basis size.
+
+    Args:
+        cues: M, the cue channels.
+        size: K, the bumps per cue channel.
+        dt: the control period in seconds.
+        start: the first bump's centre, in seconds after the onset.
+        span: from the first centre to the last, in seconds.
+        overlap: the half-width in units of the centres' spacing (1: the bumps sum to 1).
+        batch_size: B, the envs.
+        device: where the state lives.
+        dtype: the features' dtype.
+
+    Example:
+        >>> basis = RaisedCosineBasis(1, 3, 0.1, span=0.2)
+        >>> basis.step(torch.ones(1, 1)).tolist()  # the onset: the first bump at its peak
+        [[1.0, 0.0, 0.0]]
     """
 
     def __init__(
@@ -189,7 +240,17 @@ class RaisedCosineBasis(Basis):
 
 
 class TappedDelayLine(Basis):
-    """The cue and its delayed copies: feature j is cue[k - j * stride]."""
+    """The cue and its delayed copies: feature j is cue[k - j * stride].
+
+    Args:
+        cues: M, the cue channels.
+        size: K, the taps per cue channel.
+        dt: the control period in seconds.
+        stride: the steps between taps.
+        batch_size: B, the envs.
+        device: where the history lives.
+        dtype: the history's dtype.
+    """
 
     def __init__(
         self,
@@ -235,10 +296,12 @@ class TappedDelayLine(Basis):
 
         return step, delayed.reshape(self.batch_size, -1)
 
-    def get_extra_state(self) -> int:  # the ring-buffer head travels with state_dict()
+    def get_extra_state(self) -> int:
+        """The ring buffer's head, which travels with ``state_dict()``."""
         return self._head
 
     def set_extra_state(self, state: int) -> None:
+        """Restore the ring buffer's head from a ``state_dict()``."""
         self._head = int(state)
 
 
@@ -249,6 +312,14 @@ class TimeTable(Basis):
     Learned with the ``delayed`` rule (trace phi[k - lead]), entry j moves by rate * e[j + lead]
     once per trial: P-type iterative learning control with a phase lead, the engineering
     baseline. Scaling by the onset value keeps it linear in the cue, like the other bases.
+
+    Args:
+        cues: M, the cue channels.
+        size: K, the steps after an onset that have an entry.
+        dt: the control period in seconds.
+        batch_size: B, the envs.
+        device: where the state lives.
+        dtype: the features' dtype.
     """
 
     def __init__(

@@ -7,134 +7,145 @@ Per step k, for each env in the batch:
     eps   = T-hat * phi                             eligibility trace
     o     = W phi                                   feed-forward output
     u     = PID(e + o)      (or PID(e) + o for FEL) counterfactual error into feedback
-and ``update()`` then learns from the teacher (e, or the feedback command for FEL) and eps:
-``optimizer="gradient"`` is the paper's rule W += step * teacher . eps, with step =
-learning_rate, or learning_rate / (regularization + mean_i |eps_i|^2) when ``normalized``;
-``optimizer="rls"`` is recursive least squares on the same trace (see ``learners.py``).
+and ``update()`` then learns from the teacher (e, or the feedback command for FEL) and eps, by
+the controller's learner (``learners.py``): the paper's gradient step, or recursive least squares.
 With ``gain_adaptation`` the PID's own gains learn too, from the model-following error
 (``gain_adaptation.py``); it works with any rule, ``none`` included (the eligibility rule's
 closed-loop model keeps the gains it was built with).
 
-Two implementations of the same step: torch (the reference; any device, any batch) and numpy
-(``backend="numpy"``; CPU only), whose modules run in place on the very buffers of the torch
-modules, so ``state_dict``, checkpoints and resets are shared and switching costs nothing. A torch
-op costs ~2-5 us on a CPU whatever its size, a numpy op on a small array under 1 us: at small B the
-numpy step is several times faster. ``backend="auto"`` picks numpy on the CPU up to
-``NUMPY_MAX_BATCH`` envs where it supports the configuration (not ``optimizer="rls"``, nor
-gain adaptation).
+The step runs on one of two backends (``backends.py``): torch, the reference, or numpy, several
+times faster at small batches on the CPU, on the very same buffers.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 from torch import nn
 
+from .backends import BACKENDS, NUMPY_MAX_BATCH, Backend, make_backend, rebuild_backend
 from .basis import Basis
+from .eligibility import EligibilityFilter
 from .feedback import PID
 from .feedforward import FeedForward
-from .forward_models import EligibilityFilter, ForwardModel, TimeVaryingForwardModel
+from .forward_models import ForwardModel, TimeVaryingForwardModel
 from .gain_adaptation import GainAdaptation
-from .learners import OPTIMIZERS, GradientDescent, RecursiveLeastSquares
+from .learners import GradientDescent, Learner
 from .rules import LearningRule
 from .types import TensorLike
 
-BACKENDS = ("auto", "torch", "numpy")
-NUMPY_MAX_BATCH = 256  # measured: numpy beats torch up to here on one CPU thread (docs/PERFORMANCE.md)
-SIGNALS = ("error", "feedforward_output", "feedback_command", "command")
+__all__ = ["BACKENDS", "CFPC", "NUMPY_MAX_BATCH"]
+
+
+@dataclass(slots=True)
+class _Progress:
+    """Where the controller is in the step/update contract. A plain object: an attribute write
+    on an ``nn.Module`` costs ~1 us, a tenth of a whole numpy step."""
+
+    stepped: bool = False  # a step has run
+    awaiting_update: bool = False  # the last step has not been learned from
 
 
 class CFPC(nn.Module):
+    """A CFPC controller for a batch of B envs with D controlled DOFs (see ``types.py`` for the
+    step/update contract).
+
+    Args:
+        feedback: the PID that closes the loop; sets B, D, dt, the device and the dtype.
+        basis: the temporal basis the cues drive (same batch size).
+        rule: which trace the weights keep, where the output goes, what teaches it
+            (``make_rule``); rule ``none`` is feedback alone.
+        learner: how the weights learn from the trace: ``GradientDescent`` (the default, at
+            learning rate 0.01), ``RecursiveLeastSquares``, or ``make_learner(name, ...)``. The
+            controller binds it to its rule and weights; one learner serves one controller.
+        shared_weights: one weight matrix for the whole batch, which learns the batch-mean change,
+            instead of one per env.
+        gain_adaptation: adapts the gains of ``feedback`` (torch only), or None.
+        backend: ``"auto"`` (numpy on the CPU up to ``NUMPY_MAX_BATCH`` envs where supported),
+            ``"torch"`` or ``"numpy"``; the ``backend`` property switches it at any step.
+
+    Raises:
+        ValueError: the parts do not fit together (batch sizes, a learner that cannot serve the
+            rule, gain adaptation of another PID, numpy requested where it cannot run).
+        TypeError: ``learner`` is not a ``Learner``.
+
+    Example:
+        >>> from cfpc_gym.controllers import PID, RaisedCosineBasis, make_learner, make_rule
+        >>> pid = PID(2.0, 1.0, 0.1, dt=0.01)
+        >>> basis = RaisedCosineBasis(1, 10, 0.01)
+        >>> controller = CFPC(pid, basis, make_rule("lms", dofs=1, dt=0.01), learner=make_learner("gradient"))
+        >>> command = controller.step([[1.0]], [[0.0]], [[1.0]])  # reference, measurement, cue
+        >>> controller.update()  # learn from that step
+        >>> command.shape
+        torch.Size([1, 1])
+    """
+
     def __init__(
         self,
         feedback: PID,
         basis: Basis,
         rule: LearningRule,
         *,
-        learning_rate: float = 0.01,
-        normalized: bool = False,
-        regularization: float = 1e-3,
+        learner: Learner | None = None,
         shared_weights: bool = False,
-        optimizer: str = "gradient",
-        forgetting: float = 1.0,
-        rls_regularization: float = 1e-3,
-        loop_gain_variance: float = 10.0,
         gain_adaptation: GainAdaptation | None = None,
         backend: str = "auto",
     ):
         super().__init__()
         if basis.batch_size != feedback.batch_size:
             raise ValueError("feedback and basis must have the same batch size")
-        if optimizer not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
-        self.batch_size, self.dofs, self.dt = feedback.batch_size, feedback.dofs, feedback.dt
-        self.feedback, self.basis, self.rule = feedback, basis, rule
+        if learner is not None and not isinstance(learner, Learner):
+            raise TypeError(
+                f"learner must be a Learner (GradientDescent, RecursiveLeastSquares, make_learner(...)), "
+                f"got {type(learner).__name__}"
+            )
         if gain_adaptation is not None and gain_adaptation.feedback is not feedback:
             raise ValueError("gain_adaptation must adapt this controller's feedback PID")
+        self.batch_size, self.dofs, self.dt = feedback.batch_size, feedback.dofs, feedback.dt
+        self.feedback, self.basis, self.rule = feedback, basis, rule
         self.gain_adaptation = gain_adaptation
-        self.optimizer = optimizer
         like = feedback.integral
         self.device, self.dtype = like.device, like.dtype
-        self.learner = GradientDescent(learning_rate, normalized=normalized, regularization=regularization)
+        self.learner = GradientDescent() if learner is None else learner
         if rule.learns:
             kw = {"batch_size": self.batch_size, "device": self.device, "dtype": self.dtype}
             self.feedforward = FeedForward(self.dofs, basis.features, shared=shared_weights, **kw)
             self.eligibility = EligibilityFilter(rule.trace, basis.features, **kw)
-            if optimizer == "rls":
-                if rule.injection != "error":
-                    raise ValueError(f"optimizer rls needs a counterfactual-error rule, not {rule.name!r}")
-                if shared_weights:
-                    raise ValueError("optimizer rls keeps one estimate per env: set shared_weights false")
-                self.learner = RecursiveLeastSquares(
-                    rule.trace,
-                    basis.features,
-                    forgetting=forgetting,
-                    regularization=rls_regularization,
-                    loop_gain_variance=loop_gain_variance,
-                    **kw,
-                )
-        # This step's signals, kept for update() and for logging (read them through the properties).
-        zeros = torch.zeros(self.batch_size, self.dofs, device=self.device, dtype=self.dtype)
-        self._signals: dict[str, torch.Tensor] = {name: zeros.clone() for name in SIGNALS}
-        self._trace: torch.Tensor | None = None
-        self._numpy: NumpyStep | None = None
+            self.learner.bind(rule, self.feedforward)
+        self._progress = _Progress()  # the contract (types.py): each update() consumes one step()
+        self._backend: Backend | None = None
         self.backend = backend
 
     # --- this step's signals: fresh tensors every step, whichever the backend ----------------------
 
-    def _signal(self, name: str) -> torch.Tensor:
-        if self._numpy is None:
-            return self._signals[name]
-        return torch.from_numpy(getattr(self._numpy, name).copy())
-
     @property
     def error(self) -> torch.Tensor:
         """The sensed error e = reference - measurement (B, D)."""
-        return self._signal("error")
+        return self._backend.signal("error")
 
     @property
     def feedforward_output(self) -> torch.Tensor:
         """The feed-forward module's output o = W phi (B, D)."""
-        return self._signal("feedforward_output")
+        return self._backend.signal("feedforward_output")
 
     @property
     def feedback_command(self) -> torch.Tensor:
         """The feedback controller's share of the command (B, D)."""
-        return self._signal("feedback_command")
+        return self._backend.signal("feedback_command")
 
     @property
     def command(self) -> torch.Tensor:
         """The command (B, D) that ``step`` returned."""
-        return self._signal("command")
+        return self._backend.signal("command")
 
     @property
     def trace(self) -> torch.Tensor | None:
         """The eligibility trace eps (B, D_in, D_out, F); None before the first step or without learning."""
-        if self._numpy is None or self._trace is None:
-            return self._trace
-        return torch.from_numpy(np.ascontiguousarray(self._numpy.trace))
+        if not (self.rule.learns and self._progress.stepped):
+            return None
+        return self._backend.trace()
 
     @property
     def counterfactual_error(self) -> torch.Tensor:
@@ -143,211 +154,124 @@ class CFPC(nn.Module):
             return self.error + self.feedforward_output
         return self.error
 
+    @property
+    def weights(self) -> torch.Tensor | None:
+        """The feed-forward weights W (B, D, F), (1, D, F) when shared; None without learning."""
+        return self.feedforward.weights if self.rule.learns else None
+
     # --- backend --------------------------------------------------------------------------------
 
     @property
     def backend(self) -> str:
         """``"torch"`` or ``"numpy"``; set it to either, or to ``"auto"``, at any step."""
-        return "torch" if self._numpy is None else "numpy"
+        return self._backend.name
 
     @backend.setter
     def backend(self, name: str) -> None:
-        if name not in BACKENDS:
-            raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
-        refusal = self._numpy_refusal()
-        if name == "numpy" and refusal:
-            raise ValueError(f"backend numpy: {refusal}; use backend torch")
-        wanted = name == "numpy" or (name == "auto" and not refusal and self.batch_size <= NUMPY_MAX_BATCH)
-        self._numpy = NumpyStep(self) if wanted else None
-
-    def _numpy_refusal(self) -> str | None:
-        """Why the numpy backend cannot run this controller (None: it can)."""
-        if self.device.type != "cpu":
-            return f"it runs on the CPU, and this controller is on {self.device}"
-        if self.gain_adaptation is not None:
-            return "gain adaptation runs in torch only"
-        if self.rule.learns and self.optimizer == "rls":
-            return "optimizer rls runs in torch only"
-        if self.rule.learns and len(self.eligibility.systems) > 1:
-            return "a time-varying forward model runs in torch only"
-        if self.rule.learns and type(self.basis).numpy_step is Basis.numpy_step:
-            return f"{type(self.basis).__name__} has no numpy step"
-        return None
+        self._backend = make_backend(name, self, previous=self._backend)
 
     def _apply(self, fn, recurse: bool = True):
-        # .to(), .double(), ... may replace the buffers that the numpy views point into.
-        numpy = self._numpy is not None
-        self._numpy = None
+        # .to(), .double(), ... may replace the buffers that a backend points into.
         super()._apply(fn, recurse)
         self.device, self.dtype = self.feedback.integral.device, self.feedback.integral.dtype
-        if numpy:
-            self.backend = "auto" if self._numpy_refusal() else "numpy"
+        self._backend = rebuild_backend(self, self._backend)
         return self
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """``nn.Module.load_state_dict``, then the backend rebuilt on the loaded buffers (the numpy
+        PID holds its gains as constants, and ``assign`` replaces buffers)."""
         result = super().load_state_dict(state_dict, strict=strict, assign=assign)
-        if self._numpy is not None:  # it holds the gains as constants, and assign replaces buffers
-            self._numpy = NumpyStep(self)
+        self._backend = rebuild_backend(self, self._backend)
         return result
 
-    def _tensor(self, value: TensorLike) -> torch.Tensor:
-        """As a (B, -1) tensor on the controller's device, without a copy where none is needed;
-        the dtype is cast by the first operation that uses it."""
-        return torch.as_tensor(value, device=self.device).reshape(self.batch_size, -1)
+    # --- the control loop -----------------------------------------------------------------------
 
     def reset(self, mask: torch.Tensor | None = None) -> None:
+        """Start a trial: clear the per-trial memory of some envs.
+
+        That is the PID's integral and derivative, the basis's cue history, the trace filter's
+        state, the learner's and gain adaptation's per-trial filters. Weights, gains, the learner's
+        estimates and the operating point persist, and so do the last step's signals and trace: an
+        ``update`` still learns from that step.
+
+        Args:
+            mask: (B,) bool, the envs that start a trial (None: all).
+        """
         self.feedback.reset(mask)
         if self.gain_adaptation is not None:
             self.gain_adaptation.reset(mask)
         if self.rule.learns:
             self.basis.reset(mask)
             self.eligibility.reset(mask)
-            if self.optimizer == "rls":
-                self.learner.reset(mask)
+            self.learner.reset(mask)
 
     def step(self, reference: TensorLike, measurement: TensorLike, cue: TensorLike) -> torch.Tensor:
-        if self._numpy is not None:
-            return torch.from_numpy(self._numpy.step(reference, measurement, cue).copy())
-        signals = self._signals
-        error = torch.empty(self.batch_size, self.dofs, device=self.device, dtype=self.dtype)
-        signals["error"] = error
-        torch.sub(self._tensor(reference), self._tensor(measurement), out=error)
-        if not self.rule.learns:
-            signals["feedback_command"] = signals["command"] = self.feedback.step(error)
-            self._adapt_gains(reference, measurement)
-            return signals["command"]
-        phi = self.basis.step(self._tensor(cue))
-        self._trace = self.eligibility.step(phi)
-        output = signals["feedforward_output"] = self.feedforward(phi)
-        if self.optimizer == "rls":
-            self.learner.step(output)
-        if self.rule.injection == "error":
-            command = signals["feedback_command"] = self.feedback.step(torch.add(error, output))
-        else:
-            command = self.feedback.step(error, feedforward=output)
-            signals["feedback_command"] = command - output
-        signals["command"] = command
-        self._adapt_gains(reference, measurement)
+        """One control step for every env.
+
+        Args:
+            reference: where each DOF should be (B, D).
+            measurement: where the sensors say it is (B, D).
+            cue: the cue signals (B, M) that drive the basis.
+
+        Returns:
+            The command (B, D), a fresh tensor.
+        """
+        command = self._backend.step(reference, measurement, cue)
+        self._progress.stepped = self._progress.awaiting_update = True
         return command
 
-    def _adapt_gains(self, reference: TensorLike, measurement: TensorLike) -> None:
-        if self.gain_adaptation is not None:
-            kw = {"dtype": self.dtype}
-            self.gain_adaptation.step(self._tensor(reference).to(**kw), self._tensor(measurement).to(**kw))
-
     def step_array(self, reference: np.ndarray, measurement: np.ndarray, cue: np.ndarray) -> np.ndarray:
-        """``step`` for host arrays, returning the command as an array (B, D). With the numpy
-        backend it is the controller's own buffer, overwritten by the next step: copy to keep it."""
-        if self._numpy is not None:
-            return self._numpy.step(reference, measurement, cue)
-        with torch.no_grad():
-            return self.step(reference, measurement, cue).cpu().numpy()
+        """``step`` for host arrays (what an agent calls).
+
+        Args:
+            reference: (B, D).
+            measurement: (B, D).
+            cue: (B, M).
+
+        Returns:
+            The command (B, D). With the numpy backend it is the controller's own buffer,
+            overwritten by the next step: copy to keep it.
+        """
+        command = self._backend.step_array(reference, measurement, cue)
+        self._progress.stepped = self._progress.awaiting_update = True
+        return command
 
     def update(self, error: TensorLike | None = None, active: TensorLike | None = None) -> None:
-        """Learn from this step; ``error`` overrides the rule's teacher signal (B, D); envs where
-        ``active`` (B,) is False do not learn (e.g. a step whose action a vector env ignored)."""
-        if self.gain_adaptation is not None:
-            self.gain_adaptation.update(active)
-        if not self.rule.learns:
-            return
-        if self._numpy is not None:
-            self._numpy.update(error, active)
-            return
-        with torch.no_grad():
-            self._torch_update(error, active)
+        """Learn once from the last step: its trace and its teacher signal (and adapt the gains).
 
-    def _torch_update(self, error: TensorLike | None, active: TensorLike | None) -> None:
-        if active is not None:
-            active = torch.as_tensor(active, device=self.device)
-        if error is not None:
-            teacher = self._tensor(error).to(self.dtype)
-        else:
-            teacher = self._signals["error" if self.rule.teacher == "error" else "feedback_command"]
-        if self.optimizer == "rls":
-            self.learner.update(self.feedforward, self._trace, teacher, active)
-            return
-        if active is not None:
-            teacher = teacher * active.unsqueeze(1)
-            if self.feedforward.shared:  # the mean of the changes of the envs that acted
-                teacher = teacher * (self.batch_size / active.sum().clamp(min=1).to(teacher.dtype))
-        self.learner.update(self.feedforward, self._trace, teacher)
+        Args:
+            error: overrides the rule's teacher signal (B, D); None: the step's own (the sensed
+                error, or the feedback command for FEL).
+            active: (B,) bool; envs where it is False do not learn (e.g. a step whose action a
+                vector env ignored). None: all learn.
+
+        Raises:
+            RuntimeError: no step since the last update (or ever): one update per step.
+        """
+        progress = self._progress
+        if not progress.awaiting_update:
+            if progress.stepped:
+                raise RuntimeError("update() was already called for this step: step() again before updating")
+            raise RuntimeError("update() before any step(): update learns from the last step, so step first")
+        self._backend.update(error, active)
+        progress.awaiting_update = False
 
     def set_forward_model(self, model: ForwardModel | TimeVaryingForwardModel) -> None:
         """Run the eligibility trace through ``model`` from the next step on, keeping the weights and
-        every filter's state (e.g. a model re-linearised along the movement learned so far). Same
-        order, inputs, outputs and dt as the current model; call it between an update and a step."""
+        every filter's state (e.g. a model re-linearised along the movement learned so far).
+
+        Call it between an update and a step. A time-varying model moves a numpy controller to torch.
+
+        Args:
+            model: the same order, inputs, outputs and dt as the current model.
+
+        Raises:
+            ValueError: the rule has no forward model, the learner keeps its model, or the model
+                has another shape.
+        """
         if self.rule.name != "eligibility":
             raise ValueError(f"rule {self.rule.name!r} has no forward model to set; rule eligibility has")
-        if self.optimizer == "rls":  # its statistics are of the responses of the model it began with
-            raise ValueError("optimizer rls keeps its forward model; use optimizer gradient")
+        self.learner.set_forward_model(model)
         self.eligibility.set_model(model)
         self.rule = replace(self.rule, trace=model)
-        if self._numpy is not None and self._numpy_refusal():  # a time-varying model: torch only
-            self.backend = "torch"
-
-    @property
-    def weights(self) -> torch.Tensor | None:
-        return self.feedforward.weights if self.rule.learns else None
-
-
-class NumpyStep:
-    """A CFPC's step and update in numpy, on the buffers of its torch modules (CPU).
-
-    The same operations as the torch path (tests check the two agree step for step); this step's
-    signals live in preallocated arrays, overwritten by the next step.
-    """
-
-    def __init__(self, controller: CFPC):
-        self.rule, self.shape = controller.rule, (controller.batch_size, controller.dofs)
-        self.shared = controller.rule.learns and controller.feedforward.shared
-        dtype = controller.feedback.integral.numpy().dtype
-        self.error, self.feedforward_output, self.command, self.counterfactual_error = (
-            np.zeros(self.shape, dtype) for _ in range(4)
-        )
-        # Counterfactual-error rules: the feedback's command is the whole command.
-        motor = self.rule.injection == "motor"
-        self.feedback_command = np.zeros(self.shape, dtype) if motor else self.command
-        self.feedback = controller.feedback.numpy_step()
-        if not self.rule.learns:
-            return
-        self.basis, self.phi = controller.basis.numpy_step()
-        self.eligibility, trace = controller.eligibility.numpy_step()
-        controller._trace = trace  # the trace property reads it from here
-        self.trace = trace.numpy()
-        self.feedforward = controller.feedforward.numpy_forward(self.phi, self.feedforward_output)
-        self.learn = controller.learner.numpy_update(controller.feedforward)
-
-    def step(self, reference: TensorLike, measurement: TensorLike, cue: TensorLike) -> np.ndarray:
-        error, output, command = self.error, self.feedforward_output, self.command
-        np.subtract(as_rows(reference, self.shape), as_rows(measurement, self.shape), out=error)
-        if not self.rule.learns:
-            self.feedback(error, None, command)
-            return command
-        self.basis(as_rows(cue, (self.shape[0], -1)))
-        self.eligibility(self.phi)
-        self.feedforward()
-        if self.rule.injection == "error":
-            self.feedback(np.add(error, output, out=self.counterfactual_error), None, command)
-        else:
-            self.feedback(error, output, command)
-            np.subtract(command, output, out=self.feedback_command)
-        return command
-
-    def update(self, error: TensorLike | None, active: TensorLike | None) -> None:
-        if error is not None:
-            teacher = as_rows(error, self.shape).astype(self.error.dtype, copy=False)
-        else:
-            teacher = self.error if self.rule.teacher == "error" else self.feedback_command
-        if active is not None:
-            active = np.asarray(active)
-            teacher = teacher * active[:, None]
-            if self.shared:  # the mean of the changes of the envs that acted
-                teacher *= np.asarray(self.shape[0] / max(active.sum(), 1), teacher.dtype)
-        self.learn(self.trace, teacher)
-
-
-def as_rows(value: TensorLike, shape: tuple[int, int]) -> np.ndarray:
-    """A host array (or CPU tensor) as an array of ``shape``, without a copy where none is needed."""
-    if isinstance(value, np.ndarray):
-        return value.reshape(shape)
-    return np.reshape(np.asarray(value), shape)
+        self._backend = rebuild_backend(self, self._backend)

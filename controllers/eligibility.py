@@ -100,8 +100,8 @@ class EligibilityFilter(nn.Module):
     def trace(self) -> torch.Tensor:
         """The last step's trace (B, D_in, D_out, F) (zeros before any step): a view of the buffer
         that step wrote, the very tensor ``step`` returned."""
-        d_out = self._outputs
-        return self._rows[:d_out].view(d_out, self.batch_size, self._inputs, self.features).permute(1, 2, 0, 3)
+        d_out, d_in = self._outputs, self._inputs
+        return self._rows[:d_out].view(d_out, self.batch_size, d_in, self.features).permute(1, 2, 0, 3)
 
     def _expose(self, rows: torch.Tensor) -> None:
         """Point ``state`` (a registered buffer, so it travels with state_dict) into ``rows``."""

@@ -27,6 +27,28 @@ from .types import TensorLike, per_dof, zero_where
 
 
 class PID(nn.Module):
+    """A discrete PID per DOF, batched over envs, with a filtered derivative, output limits and
+    anti-windup (the discretisation is in the module docstring).
+
+    Args:
+        kp: the proportional gain, a scalar or one per DOF.
+        ki: the integral gain, a scalar or one per DOF.
+        kd: the derivative gain, a scalar or one per DOF.
+        dt: the control period in seconds.
+        derivative_time_constant: tau of the derivative's first-order filter, in seconds (0: none).
+        output_limit: the command saturates at +-limit, a scalar or one per DOF (None: never).
+        batch_size: B, the envs.
+        dofs: D, the controlled DOFs.
+        device: where the state lives.
+        dtype: the state's and the command's dtype.
+
+    Example:
+        >>> pid = PID(2.0, 1.0, dt=0.01, batch_size=2)
+        >>> pid.step(torch.ones(2, 1))  # error (B, D) -> command (B, D): kp e + ki dt e
+        tensor([[2.0100],
+                [2.0100]])
+    """
+
     def __init__(
         self,
         kp: TensorLike,
@@ -90,12 +112,18 @@ class PID(nn.Module):
         )
 
     def reset(self, mask: torch.Tensor | None = None) -> None:
-        """Clear integral and derivative memory; the operating point stays."""
+        """Clear the integral and derivative memory of the envs in ``mask`` (B,) bool (all when
+        None); the operating point and the gains stay."""
         for state in (self.integral, self.derivative, self.previous_error):
             zero_where(state, mask)
 
     def set_operating_point(self, command: torch.Tensor, mask: torch.Tensor | None = None) -> None:
-        """Set u0 (B, D) for the envs in ``mask`` (all when None)."""
+        """Set the operating-point command u0, added to every command from now on.
+
+        Args:
+            command: u0 (B, D), e.g. the torque that holds a posture.
+            mask: (B,) bool, the envs to set (None: all).
+        """
         command = command.to(self.operating_point)
         if mask is None:
             self.operating_point.copy_(command)
@@ -103,7 +131,15 @@ class PID(nn.Module):
             self.operating_point[mask] = command[mask]
 
     def step(self, error: torch.Tensor, feedforward: torch.Tensor | None = None) -> torch.Tensor:
-        """Command for this step's error (B, D); ``feedforward`` is added before saturation."""
+        """One control step.
+
+        Args:
+            error: this step's error (B, D).
+            feedforward: a command (B, D) added before saturation (FEL), or None.
+
+        Returns:
+            The command (B, D), a fresh tensor the caller may keep.
+        """
         # In place on the state; the command is a fresh tensor the caller may keep.
         if self.adapts:
             return self._adapting_step(error, feedforward)
@@ -143,12 +179,18 @@ class PID(nn.Module):
         return command
 
     def numpy_step(self) -> Callable[[np.ndarray, np.ndarray | None, np.ndarray], None]:
-        """``step`` in numpy on the same buffers (CPU): ``step(error, feedforward, command)`` writes
-        the command into ``command`` (B, D).
+        """``step`` in numpy on the same buffers (CPU), for the numpy backend.
 
         One matrix product instead of a dozen elementwise ops (each costs ~1 us whatever its size):
         the state is re-laid as views of one array z = [integral | derivative | previous error |
         error] (B, 4, D), which the torch ``step`` then uses too, and [u - u0; next state] = M z.
+
+        Returns:
+            ``step(error, feedforward, command)``, which writes the command into the array
+            ``command`` (B, D).
+
+        Raises:
+            ValueError: the gains are individual (adapting).
         """
         if self.adapts:
             raise ValueError("a PID with individual (adapting) gains has no numpy step")
@@ -197,8 +239,15 @@ class PID(nn.Module):
         return step
 
     def transfer_function(self, dof: int = 0, env: int = 0) -> control.TransferFunction:
-        """The exact discrete transfer function C(z) from error to command of one DOF (no limits),
-        with the gains of this moment (of env ``env`` where each env has its own)."""
+        """The exact discrete transfer function C(z) from error to command of one DOF (no limits).
+
+        Args:
+            dof: which DOF.
+            env: whose gains, where each env has its own (``individual_gains``).
+
+        Returns:
+            C(z) with the gains of this moment, period dt.
+        """
         kp, ki, kd = (float(g[env, dof] if self.adapts else g[dof]) for g in (self.kp, self.ki, self.kd))
         dt, tau = self.dt, self.derivative_time_constant
         z = control.tf([1, 0], [1], dt)

@@ -47,15 +47,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from .eligibility import EligibilityFilter, ResponseFilter
 from .feedback import PID
-from .forward_models import (
-    EligibilityFilter,
-    ForwardModel,
-    ResponseFilter,
-    TimeVaryingForwardModel,
-    delay_system,
-    identity,
-)
+from .forward_models import ForwardModel, TimeVaryingForwardModel, delay_system, identity
 from .types import zero_where
 
 GAIN_RULES = ("me-lms", "lms")
@@ -65,8 +59,18 @@ GAINS = ("kp", "ki", "kd")
 def second_order_model(
     natural_freq_hz: float, damping_ratio: float, dofs: int, dt: float, *, delay_steps: int = 0
 ) -> ForwardModel:
-    """A reference model: w^2 / (s^2 + 2 zeta w s + w^2) per DOF (zero-order hold), behind
-    ``delay_steps`` (the loop's delays: no feedback loop answers sooner)."""
+    """A reference model: w^2 / (s^2 + 2 zeta w s + w^2) per DOF (zero-order hold), behind a delay.
+
+    Args:
+        natural_freq_hz: w / 2 pi, in Hz.
+        damping_ratio: zeta.
+        dofs: D, one copy per DOF.
+        dt: the control period in seconds.
+        delay_steps: the loop's delays in steps (no feedback loop answers sooner).
+
+    Returns:
+        The discrete model (D inputs, D outputs).
+    """
     if natural_freq_hz <= 0:
         raise ValueError(f"natural_freq_hz must be > 0, got {natural_freq_hz}")
     if damping_ratio <= 0:
@@ -82,6 +86,17 @@ class GainAdaptation(nn.Module):
 
     Per control step, after the PID's step: ``step(reference, measurement)`` runs the reference
     model and the traces; ``update(active)`` moves the gains. ``reset(mask)`` starts a trial.
+
+    Args:
+        feedback: the PID whose gains adapt (switched to individual gains per env).
+        reference_model: M, how the loop should answer its reference (D inputs, D outputs).
+        rule: ``"me-lms"`` (traces through ``forward_model``) or ``"lms"`` (no model).
+        forward_model: T-hat, the model downstream of the command; ``me-lms`` needs it.
+        learning_rate: the step size, one for all gains or three (kp, ki, kd).
+        normalized: divide the step by the trace power of each env (NLMS).
+        regularization: the normalisation's floor (> 0).
+        min_gain: the gains' lower clip.
+        max_gain: the gains' upper clip.
     """
 
     def __init__(
@@ -154,13 +169,19 @@ class GainAdaptation(nn.Module):
         return (self.squared_error / self.steps.clamp(min=1)).sqrt()
 
     def reset(self, mask: torch.Tensor | None = None) -> None:
+        """Start a trial for the envs in ``mask`` (B,) bool (all when None); the gains stay."""
         self.trace_filter.reset(mask)
         self.reference_model.reset(mask)
         for state in (self.started, self.squared_error, self.steps):
             zero_where(state, mask)
 
     def step(self, reference: torch.Tensor, measurement: torch.Tensor) -> None:
-        """After the PID's step: the reference model's output and the traces of this step."""
+        """After the PID's step: the reference model's output and the traces of this step.
+
+        Args:
+            reference: this step's reference (B, D).
+            measurement: this step's sensed output (B, D).
+        """
         starting = ~self.started
         if starting.any():
             self.baseline[starting] = reference[starting].to(self.baseline)
@@ -176,7 +197,11 @@ class GainAdaptation(nn.Module):
         self.trace = torch.diagonal(blocks, dim1=1, dim2=3).permute(0, 3, 1, 2)
 
     def update(self, active: torch.Tensor | None = None) -> None:
-        """k += eta * e_m . eps (per env; not where ``active`` (B,) is False)."""
+        """k += eta * e_m . eps per env, from the last step.
+
+        Args:
+            active: (B,) bool; envs where it is False keep their gains (None: all adapt).
+        """
         if self.trace is None:
             return
         with torch.no_grad():

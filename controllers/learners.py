@@ -1,28 +1,122 @@
-"""How the feed-forward weights learn from the eligibility trace: one step per control step.
+"""How the feed-forward weights learn from the eligibility trace: one update per control step.
 
 - ``GradientDescent`` (the paper's rule, the reference): W += beta * teacher . eps, with
   beta = learning_rate, or learning_rate / (regularization + mean_i |eps_i|^2) when normalised.
 - ``RecursiveLeastSquares`` (faster): the least-squares weights for all the data seen so far,
   updated recursively, with the gain of the real loop relative to the forward model learned
   alongside, so that a model whose gain is off does not slow learning down.
+
+A learner is made from its settings alone and handed to ``CFPC(..., learner=...)``, which binds
+it to its rule and feed-forward module (``Learner.bind``): only then does a learner that keeps
+state per env (recursive least squares) know the batch, the features, the device and the dtype.
+``make_learner`` builds one by the config's optimizer name.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
-from .feedforward import FeedForward
-from .forward_models import ForwardModel, ResponseFilter
+from .eligibility import ResponseFilter
+
+if TYPE_CHECKING:
+    from .feedforward import FeedForward
+    from .forward_models import ForwardModel, TimeVaryingForwardModel
+    from .rules import LearningRule
 
 OPTIMIZERS = ("gradient", "rls")
 
 
-class GradientDescent(nn.Module):
-    """W += step * sum_i teacher_i eps_i: stochastic gradient descent on J = 1/2 sum_k |e[k]|^2."""
+class Learner(nn.Module):
+    """The update of the feed-forward weights, as a CFPC calls it.
+
+    Per control step the controller calls ``step(o)`` with the feed-forward output, then (when it
+    learns) ``update(feedforward, trace, teacher, active)`` once; ``reset(mask)`` starts a trial.
+    Subclasses implement ``update``, and ``numpy_update`` where they run on the numpy backend.
+    """
+
+    name: ClassVar[str] = "custom"  # the config's optimizer name, for messages
+
+    def bind(self, rule: LearningRule, feedforward: FeedForward) -> None:
+        """Fit the learner to the controller that holds it; CFPC calls it once, at construction.
+
+        Args:
+            rule: the controller's learning rule (its trace model, where its output goes).
+            feedforward: the weights it will move (their batch, features, device and dtype).
+
+        Raises:
+            ValueError: the learner cannot serve this controller.
+        """
+
+    def reset(self, mask: torch.Tensor | None = None) -> None:
+        """Forget the per-trial memory of the envs in ``mask`` (all when None); none by default."""
+
+    def step(self, feedforward_output: torch.Tensor) -> None:
+        """Follow this step's feed-forward output o (B, D); nothing by default."""
+
+    def update(
+        self,
+        feedforward: FeedForward,
+        trace: torch.Tensor,
+        teacher: torch.Tensor,
+        active: torch.Tensor | None = None,
+    ) -> None:  # pragma: no cover - interface
+        """Move the weights once, from the last step.
+
+        Args:
+            feedforward: the module whose weights move, in place.
+            trace: the eligibility trace eps (B, D_in, D_out, F).
+            teacher: the teacher signal (B, D_out).
+            active: (B,) bool; envs where it is False do not learn (None: all learn).
+        """
+        raise NotImplementedError
+
+    def numpy_update(
+        self, feedforward: FeedForward
+    ) -> Callable[[np.ndarray, np.ndarray, np.ndarray | None], None]:  # pragma: no cover - interface
+        """``update`` in numpy on the same weights (CPU), for the numpy backend.
+
+        Args:
+            feedforward: the module whose weights move, in place.
+
+        Returns:
+            ``update(trace, teacher, active)`` on arrays of the shapes ``update`` takes.
+        """
+        raise NotImplementedError
+
+    @property
+    def runs_in_numpy(self) -> bool:
+        """Whether the learner has a numpy update."""
+        return type(self).numpy_update is not Learner.numpy_update
+
+    def set_forward_model(self, model: ForwardModel | TimeVaryingForwardModel) -> None:
+        """Learn on under a new forward model (nothing to do by default).
+
+        Raises:
+            ValueError: the learner's statistics are tied to the model it began with.
+        """
+
+
+class GradientDescent(Learner):
+    """W += step * sum_i teacher_i eps_i: stochastic gradient descent on J = 1/2 sum_k |e[k]|^2.
+
+    Shared weights take the mean change of the envs that acted, so the step size does not depend
+    on the batch size. ``learning_rate`` may be changed at any step.
+
+    Args:
+        learning_rate: the step size (>= 0; 0 freezes the weights).
+        normalized: divide the step by regularization + mean_i |eps_i|^2 per env (NLMS).
+        regularization: the normalisation's floor (> 0).
+
+    Example:
+        >>> learner = GradientDescent(0.05, normalized=True)  # then CFPC(pid, basis, rule, learner=learner)
+    """
+
+    name = "gradient"
 
     def __init__(
         self, learning_rate: float = 0.01, *, normalized: bool = False, regularization: float = 1e-3
@@ -34,8 +128,18 @@ class GradientDescent(nn.Module):
             raise ValueError(f"regularization must be > 0, got {regularization}")
         self.learning_rate, self.normalized, self.regularization = learning_rate, normalized, regularization
 
-    def update(self, feedforward: FeedForward, trace: torch.Tensor, teacher: torch.Tensor) -> None:
-        """``trace`` (B, D_in, D_out, F), ``teacher`` (B, D_out)."""
+    def update(
+        self,
+        feedforward: FeedForward,
+        trace: torch.Tensor,
+        teacher: torch.Tensor,
+        active: torch.Tensor | None = None,
+    ) -> None:
+        """See ``Learner.update``."""
+        if active is not None:
+            teacher = teacher * active.unsqueeze(1)
+            if feedforward.shared:  # the mean of the changes of the envs that acted
+                teacher = teacher * (trace.shape[0] / active.sum().clamp(min=1).to(teacher.dtype))
         if self.learning_rate == 0:
             return
         if self.normalized:  # mean_i |eps_i|^2 per env
@@ -51,14 +155,20 @@ class GradientDescent(nn.Module):
             for i in range(trace.shape[2]):
                 weights.addcmul_(trace[:, :, i, :], teacher[:, i, None, None], value=self.learning_rate)
 
-    def numpy_update(self, feedforward: FeedForward) -> Callable[[np.ndarray, np.ndarray], None]:
-        """``update`` in numpy on the same weights (CPU): ``update(trace, teacher)``, with ``trace``
-        (B, D_in, D_out, F) and ``teacher`` (B, D_out) numpy arrays."""
+    def numpy_update(
+        self, feedforward: FeedForward
+    ) -> Callable[[np.ndarray, np.ndarray, np.ndarray | None], None]:
+        """See ``Learner.numpy_update``."""
         weights, shared = feedforward.weights.numpy(), feedforward.shared
         rows = weights.reshape(1, -1)
         change = np.empty(weights.shape[1:] if shared else weights.shape, dtype=weights.dtype)
 
-        def update(trace: np.ndarray, teacher: np.ndarray) -> None:
+        def update(trace: np.ndarray, teacher: np.ndarray, active: np.ndarray | None) -> None:
+            batch = trace.shape[0]
+            if active is not None:
+                teacher = teacher * active[:, None]
+                if shared:  # the mean of the changes of the envs that acted
+                    teacher *= np.asarray(batch / max(active.sum(), 1), teacher.dtype)
             if self.learning_rate == 0:
                 return
             # Read every step (it may be changed); a 0-d array of the weights' dtype: a Python float
@@ -67,7 +177,6 @@ class GradientDescent(nn.Module):
             if self.normalized:
                 power = np.einsum("blif,blif->bi", trace, trace).sum(1) / trace.shape[2]
                 teacher = teacher / (power + self.regularization)[:, None]
-            batch = trace.shape[0]
             for i in range(trace.shape[2]):
                 if shared:  # the batch mean of the per-env changes
                     np.matmul(teacher[:, i], trace[:, :, i, :].reshape(batch, -1), out=change.reshape(-1))
@@ -81,7 +190,7 @@ class GradientDescent(nn.Module):
         return update
 
 
-class RecursiveLeastSquares(nn.Module):
+class RecursiveLeastSquares(Learner):
     """Recursive least squares on the eligibility trace, per env, with the loop gain learned too.
 
     For a linear loop whose true map from o to the sensed output is c times the model T-hat, the
@@ -95,21 +204,25 @@ class RecursiveLeastSquares(nn.Module):
     ``regularization`` (a ridge penalty), c = 1 with variance ``loop_gain_variance`` (0 trusts the
     model's gain: plain recursive least squares on the error corrected for the weights' history).
     ``forgetting`` < 1 discounts old data per step, to follow a task that changes.
+
+    It needs a counterfactual-error rule with a time-invariant forward model and per-env weights;
+    its state (``estimate``, ``covariance``) is allocated when a CFPC binds it, so one learner
+    serves one controller. Torch only.
+
+    Args:
+        forgetting: the factor in (0, 1] on old data per step.
+        regularization: the prior precision of theta (> 0).
+        loop_gain_variance: the prior variance of the loop gain c (>= 0).
+
+    Example:
+        >>> learner = RecursiveLeastSquares(forgetting=0.999)  # then CFPC(pid, basis, rule, learner=learner)
     """
 
+    name = "rls"
     min_loop_gain = 0.1  # below a tenth of the model's, the estimate is not believed
 
     def __init__(
-        self,
-        model: ForwardModel,
-        features: int,
-        *,
-        batch_size: int = 1,
-        forgetting: float = 1.0,
-        regularization: float = 1e-3,
-        loop_gain_variance: float = 10.0,
-        device: torch.device | str = "cpu",
-        dtype: torch.dtype = torch.float32,
+        self, *, forgetting: float = 1.0, regularization: float = 1e-3, loop_gain_variance: float = 10.0
     ):
         super().__init__()
         if not 0 < forgetting <= 1:
@@ -118,17 +231,28 @@ class RecursiveLeastSquares(nn.Module):
             raise ValueError(f"rls regularization must be > 0, got {regularization}")
         if loop_gain_variance < 0:
             raise ValueError(f"loop_gain_variance must be >= 0, got {loop_gain_variance}")
-        self.forgetting = forgetting
-        kw = {"device": device, "dtype": dtype}
-        size = model.inputs * features + 1  # theta (D_in * F, channel-major), then c
-        prior = torch.full((size,), 1.0 / regularization, **kw)
-        prior[-1] = loop_gain_variance
+        self.forgetting, self.regularization = forgetting, regularization
+        self.loop_gain_variance = loop_gain_variance
+
+    def bind(self, rule: LearningRule, feedforward: FeedForward) -> None:
+        """See ``Learner.bind``: allocates the estimate, covariance and response filter per env."""
+        if "estimate" in self._buffers:
+            raise ValueError("a RecursiveLeastSquares learner serves one controller; make one per controller")
+        if rule.injection != "error":
+            raise ValueError(f"optimizer rls needs a counterfactual-error rule, not {rule.name!r}")
+        if feedforward.shared:
+            raise ValueError("optimizer rls keeps one estimate per env: set shared_weights false")
+        batch_size, weights = feedforward.batch_size, feedforward.weights
+        kw = {"device": weights.device, "dtype": weights.dtype}
+        size = rule.trace.inputs * feedforward.features + 1  # theta (D_in * F, channel-major), then c
+        prior = torch.full((size,), 1.0 / self.regularization, **kw)
+        prior[-1] = self.loop_gain_variance
         # P: the inverse information of (theta, c); kept exactly symmetric by rank-1 updates v v^T.
         self.register_buffer("covariance", torch.diag(prior).repeat(batch_size, 1, 1))
         self.register_buffer("estimate", torch.zeros(batch_size, size, **kw))
         self.estimate[:, -1] = 1.0
         self._covariance_bound = float(prior.sum())
-        self.response = ResponseFilter(model, batch_size=batch_size, **kw)
+        self.response = ResponseFilter(rule.trace, batch_size=batch_size, **kw)
         # Scratch and this step's s = T-hat * o: buffers, so that .to() moves them with the rest.
         self.register_buffer("_regressor", torch.zeros(batch_size, size, **kw), persistent=False)
         self.register_buffer("predicted", None, persistent=False)
@@ -167,6 +291,10 @@ class RecursiveLeastSquares(nn.Module):
         loop_gain = estimate[:, -1:].clamp(min=self.min_loop_gain)
         torch.div(estimate[:, :-1], loop_gain, out=feedforward.weights.view(batch, -1))
 
+    def set_forward_model(self, model: ForwardModel | TimeVaryingForwardModel) -> None:
+        """Refused: the statistics are of the responses of the model it began with."""
+        raise ValueError("optimizer rls keeps its forward model; use optimizer gradient")
+
     def _forget(self, active: torch.Tensor | None) -> None:
         # Discount old data, but never let P grow past its prior (no windup while nothing excites it).
         size = torch.diagonal(self.covariance, dim1=1, dim2=2).sum(1)
@@ -175,3 +303,45 @@ class RecursiveLeastSquares(nn.Module):
             forgets.logical_and_(active.bool())
         factor = torch.where(forgets, 1.0 / self.forgetting, 1.0).to(self.covariance.dtype)
         self.covariance.mul_(factor[:, None, None])
+
+
+def make_learner(
+    optimizer: str = "gradient",
+    *,
+    learning_rate: float = 0.01,
+    normalized: bool = False,
+    regularization: float = 1e-3,
+    forgetting: float = 1.0,
+    rls_regularization: float = 1e-3,
+    loop_gain_variance: float = 10.0,
+) -> Learner:
+    """A learner by the config's optimizer name, from the config's (flat) learning settings.
+
+    Each optimizer reads its own settings and ignores the other's, as a config holds both.
+
+    Args:
+        optimizer: ``"gradient"`` (``GradientDescent``) or ``"rls"`` (``RecursiveLeastSquares``).
+        learning_rate: gradient: the step size.
+        normalized: gradient: normalise the step by the trace power.
+        regularization: gradient: the normalisation's floor.
+        forgetting: rls: the factor on old data per step.
+        rls_regularization: rls: the prior precision of the weights (a ridge penalty).
+        loop_gain_variance: rls: the prior variance of the loop gain.
+
+    Returns:
+        The learner, unbound: give it to one ``CFPC``.
+
+    Raises:
+        ValueError: an unknown optimizer, or a setting out of range.
+
+    Example:
+        >>> make_learner("rls", forgetting=0.999)
+        RecursiveLeastSquares()
+    """
+    if optimizer == "gradient":
+        return GradientDescent(learning_rate, normalized=normalized, regularization=regularization)
+    if optimizer == "rls":
+        return RecursiveLeastSquares(
+            forgetting=forgetting, regularization=rls_regularization, loop_gain_variance=loop_gain_variance
+        )
+    raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")

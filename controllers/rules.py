@@ -17,20 +17,30 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from .forward_models import ForwardModel, identity, pure_delay
+from .forward_models import ForwardModel, TimeVaryingForwardModel, identity, pure_delay
 
 RULE_NAMES = ("none", "eligibility", "lms", "delayed", "fel")
 
 
 @dataclass(frozen=True)
 class LearningRule:
+    """A rule's three choices (see the table above); build one with ``make_rule``.
+
+    Args:
+        name: one of ``RULE_NAMES``.
+        trace: the forward model T-hat that makes the trace; None: no feed-forward module at all.
+        injection: where the output o goes: the error (``"error"``) or the command (``"motor"``).
+        teacher: what teaches: the sensed error (``"error"``) or the feedback command (``"feedback"``).
+    """
+
     name: str
-    trace: ForwardModel | None  # None: no feed-forward module at all
+    trace: ForwardModel | TimeVaryingForwardModel | None  # None: no feed-forward module at all
     injection: Literal["error", "motor"] = "error"
     teacher: Literal["error", "feedback"] = "error"
 
     @property
     def learns(self) -> bool:
+        """Whether the rule has a feed-forward module that learns."""
         return self.trace is not None
 
 
@@ -42,7 +52,25 @@ def make_rule(
     forward_model: ForwardModel | None = None,
     trace_delay_steps: int | None = None,
 ) -> LearningRule:
-    """Build a rule by name; ``eligibility`` needs a forward model, ``delayed`` a trace delay."""
+    """Build a rule by name.
+
+    Args:
+        name: one of ``RULE_NAMES``.
+        dofs: D, the controlled DOFs.
+        dt: the control period in seconds.
+        forward_model: the closed loop's model (D inputs, D outputs); ``eligibility`` needs it.
+        trace_delay_steps: the trace's delay in steps; ``delayed`` needs it.
+
+    Returns:
+        The rule.
+
+    Raises:
+        ValueError: an unknown name, or what the rule needs is missing or does not fit.
+
+    Example:
+        >>> make_rule("fel", dofs=1, dt=0.01).teacher
+        'feedback'
+    """
     if name == "none":
         return LearningRule(name, trace=None)
     if name == "eligibility":

@@ -1,13 +1,28 @@
 """The controller contract, shared by every module in ``cfpc_gym.controllers``.
 
-Every controller is a ``torch.nn.Module`` whose state tensors lead with the batch dimension B
-(one row per environment) and D controlled degrees of freedom. Per control step:
+Every controller is a ``torch.nn.Module`` for a batch of B environments (one row per env) with D
+controlled degrees of freedom; its state tensors lead with B. Per control step:
 
     command = controller.step(reference, measurement, cue)   # (B, D), (B, D), (B, M) -> (B, D)
-    controller.update()                                       # learn from this step's error
+    controller.update()                                       # learn from that step, once
 
-``reset(mask)`` clears per-trial memory (filters, integrators) of the envs where ``mask`` is
-True (all when None); learned weights persist. ``state_dict()`` comes from ``nn.Module``.
+- ``step`` computes this step's command and records what learning needs: the step's error,
+  feed-forward output, feedback command and eligibility trace.
+- ``update(error=None, active=None)`` learns once from the last ``step``: that step's trace, and
+  its teacher signal (the sensed error, or the feedback command for FEL), or ``error`` (B, D)
+  instead; envs where ``active`` (B,) is False do not learn. It comes after the step: ``update``
+  before any ``step``, or twice for one step, raises ``RuntimeError``. Skipping it is allowed
+  (learning frozen for that step); the next ``step`` replaces what it would have learned from.
+- ``reset(mask)`` starts a trial for the envs where ``mask`` (B,) is True (all when None): it
+  clears their per-trial memory (PID integral and derivative, basis cue history, the states of
+  the trace and other filters). Learned weights, adapted gains, learner estimates and the operating point
+  persist, and so does the last step's record: an ``update`` after a ``reset`` still learns from
+  the step before it.
+- ``state_dict()`` / ``load_state_dict()`` come from ``nn.Module``: weights, gains and filter
+  state (checkpoints fall between trials).
+
+Inputs may be tensors, host arrays or nested sequences; commands and logged signals are tensors
+on the controller's device and of its dtype.
 """
 
 from __future__ import annotations
@@ -22,18 +37,36 @@ TensorLike = torch.Tensor | np.ndarray | float
 
 @runtime_checkable
 class Controller(Protocol):
+    """What a controller offers (see the module docstring for the step/update contract).
+
+    Attributes:
+        batch_size: B, the envs.
+        dofs: D, the controlled degrees of freedom.
+    """
+
     batch_size: int
     dofs: int
 
-    def reset(self, mask: torch.Tensor | None = None) -> None: ...
+    def reset(self, mask: torch.Tensor | None = None) -> None:
+        """Start a trial for the envs in ``mask`` (B,) bool (all when None); learning persists."""
+        ...
 
-    def step(self, reference: TensorLike, measurement: TensorLike, cue: TensorLike) -> torch.Tensor: ...
+    def step(self, reference: TensorLike, measurement: TensorLike, cue: TensorLike) -> torch.Tensor:
+        """One control step: reference (B, D), measurement (B, D), cue (B, M) -> command (B, D)."""
+        ...
 
-    def update(self, error: TensorLike | None = None) -> None: ...
+    def update(self, error: TensorLike | None = None, active: TensorLike | None = None) -> None:
+        """Learn once from the last step (RuntimeError without a step since the last update)."""
+        ...
 
 
 def zero_where(state: torch.Tensor, mask: torch.Tensor | None) -> None:
-    """Zero the rows of ``state`` (leading dim B) where ``mask`` is True, in place."""
+    """Zero the rows of ``state`` where ``mask`` is True, in place.
+
+    Args:
+        state: a tensor whose leading dimension is the batch B.
+        mask: (B,) bool, or None for every row.
+    """
     if mask is None:
         state.zero_()
     else:
@@ -41,7 +74,19 @@ def zero_where(state: torch.Tensor, mask: torch.Tensor | None) -> None:
 
 
 def per_dof(value: TensorLike, dofs: int, name: str) -> torch.Tensor:
-    """A scalar or a length-D sequence as a float64 (D,) tensor; clear error otherwise."""
+    """A scalar or a length-D sequence as a float64 (D,) tensor.
+
+    Args:
+        value: a scalar, or one value per DOF.
+        dofs: D.
+        name: the argument's name, for the error message.
+
+    Returns:
+        The (D,) float64 tensor.
+
+    Raises:
+        ValueError: ``value`` has neither shape.
+    """
     t = torch.as_tensor(np.asarray(value, dtype=np.float64))
     if t.dim() == 0:
         t = t.repeat(dofs)

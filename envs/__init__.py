@@ -20,6 +20,7 @@ ENV_IDS = {
 
 
 def register_envs() -> None:
+    """Register every env of ``ENV_IDS`` with Gymnasium (lazily: nothing is imported until made)."""
     for env_id, entry_point in ENV_IDS.items():
         if env_id not in registry:
             register(id=env_id, entry_point=entry_point)

@@ -17,8 +17,9 @@ import numpy as np
 from scipy.optimize import lsq_linear
 
 
-def _check(cocontraction: float) -> None:
-    if not 0.0 <= cocontraction < 1.0:
+def check_cocontraction(cocontraction: float) -> None:
+    """Refuse a co-contraction floor outside [0, 1) (at 1 no excitation would be left to allocate)."""
+    if not 0 <= cocontraction < 1:
         raise ValueError(f"cocontraction must be in [0, 1), got {cocontraction}")
 
 
@@ -29,7 +30,7 @@ def antagonist_split(
 
     ``torque_per_excitation`` is (muscles,) or (1, muscles), signed; returns excitations (muscles,).
     """
-    _check(cocontraction)
+    check_cocontraction(cocontraction)
     cocontraction = float(cocontraction)  # an int floor would make an int array of excitations
     # A handful of muscles, every control step: Python floats cost less than array operations.
     capacity = np.asarray(torque_per_excitation, dtype=np.float64).reshape(-1).tolist()
@@ -54,7 +55,7 @@ def least_squares_allocation(
     ``A = torque_per_excitation`` (joints x muscles) and ``lam = regularization * |A|_F / sqrt(muscles)``:
     a small ridge that picks the least-effort solution among the many a redundant set of muscles allows.
     """
-    _check(cocontraction)
+    check_cocontraction(cocontraction)
     if regularization < 0:
         raise ValueError(f"regularization must be >= 0, got {regularization}")
     a = np.asarray(torque_per_excitation, dtype=np.float64)

@@ -21,8 +21,9 @@ import numpy as np
 from gymnasium.utils import seeding
 
 from .force_field import FieldSchedule, field_matrix
-from .muscle_task import MuscleTaskEnv
+from .muscle_task import MuscleTaskEnv, shared_arguments
 from .profiles import minimum_jerk, pulse
+from .validation import require_non_negative, require_positive
 
 # "target": one channel per target, pulsing at its onset (what is learned for one target stays
 # there); "direction": three channels pulsing with amplitudes 1, cos and sin of the target angle,
@@ -37,6 +38,31 @@ class ArmReachEnv(MuscleTaskEnv):
     onset (M=n_targets); ``"direction"``, 3 channels pulsing at onset with amplitudes
     (1, cos angle, sin angle) of the target's direction (M=3).
     ``allocate(torques)`` maps desired shoulder and elbow torques (N*m) to six excitations.
+    ``info`` also holds the trial's ``trial``, ``block``, ``field_on``, ``catch_trial``,
+    ``target_index``, ``target_position`` and ``hand_position`` (m).
+
+    Args:
+        cue_time: Onset of the target (and of its cue pulse), seconds into the trial.
+        cue_duration: Length of the cue pulse, seconds.
+        cue_to_movement: Seconds from target onset to movement onset.
+        movement_duration: Length of the minimum-jerk reach, seconds.
+        centre: Hand start (x, y), metres in the table plane.
+        target_distance: Distance of the targets from the centre, metres.
+        n_targets: Targets evenly spaced on the circle.
+        cue_coding: ``"target"`` or ``"direction"`` (above).
+        force_field: ``"shadmehr"``, ``"curl"`` or ``"none"`` (``force_field.py``).
+        curl_strength: b of the curl field, N*s/m.
+        baseline_trials, field_trials, washout_trials: Trials in each block of the schedule.
+        catch_fraction: Probability that a field trial is a catch trial (field off).
+        dt, sensory_delay, motor_delay, trial_duration, cocontraction, tracking_weight, effort_weight,
+            max_joint_velocity, render_mode, render_width, render_height: As in ``MuscleTaskEnv``.
+
+    Example:
+        >>> import cfpc_gym, gymnasium
+        >>> env = gymnasium.make("cfpc_gym/ArmReach-v0", force_field="curl", baseline_trials=4)
+        >>> observation, info = env.reset(seed=0, options={"trial": 5})  # jump into the field block
+        >>> info["block"]
+        'field'
     """
 
     asset = "arm.xml"
@@ -71,16 +97,10 @@ class ArmReachEnv(MuscleTaskEnv):
         render_width: int = 480,
         render_height: int = 480,
     ):
-        for name, value in (
-            ("cue_duration", cue_duration),
-            ("movement_duration", movement_duration),
-            ("target_distance", target_distance),
-        ):
-            if not value > 0:
-                raise ValueError(f"{name} must be > 0, got {value}")
-        for name, value in (("cue_time", cue_time), ("cue_to_movement", cue_to_movement)):
-            if not value >= 0:
-                raise ValueError(f"{name} must be >= 0, got {value}")
+        require_positive(
+            cue_duration=cue_duration, movement_duration=movement_duration, target_distance=target_distance
+        )
+        require_non_negative(cue_time=cue_time, cue_to_movement=cue_to_movement)
         if not (isinstance(n_targets, (int, np.integer)) and n_targets >= 1):
             raise ValueError(f"n_targets must be an integer >= 1, got {n_targets!r}")
         if cue_coding not in CUE_CODINGS:
@@ -102,19 +122,7 @@ class ArmReachEnv(MuscleTaskEnv):
         self.n_targets = int(n_targets)
         self.cue_coding = cue_coding
         self.n_cues = self.n_targets if cue_coding == "target" else 3
-        super().__init__(
-            dt=dt,
-            sensory_delay=sensory_delay,
-            motor_delay=motor_delay,
-            trial_duration=trial_duration,
-            cocontraction=cocontraction,
-            tracking_weight=tracking_weight,
-            effort_weight=effort_weight,
-            max_joint_velocity=max_joint_velocity,
-            render_mode=render_mode,
-            render_width=render_width,
-            render_height=render_height,
-        )
+        super().__init__(**shared_arguments(locals()))
         model = self.physics.model
         self.upper_arm_length = float(np.linalg.norm(model.body("forearm").pos[:2]))
         self.forearm_length = float(np.linalg.norm(model.site(self.hand_site).pos[:2]))
@@ -164,12 +172,14 @@ class ArmReachEnv(MuscleTaskEnv):
         )
 
     def hand_position(self) -> np.ndarray:
+        """The hand's position now (m) in the table plane."""
         return self.physics.site_position(self.hand_site)[:2]
 
     # --- the task ------------------------------------------------------------------------------
 
     @property
     def movement_start(self) -> float:
+        """Movement onset, seconds into the trial."""
         return self.cue_time + self.cue_to_movement
 
     def hand_target_at(self, t: float) -> np.ndarray:

@@ -78,11 +78,13 @@ class SensoryDelay(gym.Wrapper, gym.utils.RecordConstructorArgs):
         self._line = DelayLine(steps, shape=env.observation_space.shape)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        """Reset the env; the line fills with the reset observation (the world was at rest)."""
         observation, info = self.env.reset(seed=seed, options=options)
         self._line.reset(observation)
         return self._delayed(observation), info
 
     def step(self, action):
+        """Step the env; the observation returned is the one from ``delay`` seconds ago."""
         observation, reward, terminated, truncated, info = self.env.step(action)
         return self._delayed(observation), reward, terminated, truncated, info
 

@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from .muscle_task import MuscleTaskEnv
-from .profiles import check_cued_movement, minimum_jerk, pulse
+from .muscle_task import MuscleTaskEnv, shared_arguments
+from .profiles import check_cued_movement, draw_jitter, minimum_jerk, pulse
+from .validation import require_non_negative, require_positive
 
 
 class ElbowTrackEnv(MuscleTaskEnv):
@@ -22,6 +23,26 @@ class ElbowTrackEnv(MuscleTaskEnv):
 
     Tracking signals: reference/measurement are the target and actual elbow angle (D=1), cue the
     cue pulse (M=1). ``allocate(torque)`` maps a desired elbow torque (N*m) to the two excitations.
+    ``info["movement_start"]`` is the trial's movement onset (s).
+
+    Args:
+        cue_time: Onset of the cue pulse, seconds into the trial.
+        cue_duration: Length of the cue pulse, seconds.
+        cue_to_movement: Seconds from cue onset to movement onset.
+        interval_jitter: Half-width (s) of the uniform per-trial jitter of ``cue_to_movement``.
+        movement_duration: Length of the minimum-jerk movement, seconds.
+        rest_angle: Elbow angle at rest, radians (inside the joint's range).
+        amplitude: Size of the movement, radians (``rest_angle + amplitude`` inside the range).
+        gravity: Gravitational acceleration, m/s^2; 0 for a supported forearm.
+        dt, sensory_delay, motor_delay, trial_duration, cocontraction, tracking_weight, effort_weight,
+            max_joint_velocity, render_mode, render_width, render_height: As in ``MuscleTaskEnv``.
+
+    Example:
+        >>> import cfpc_gym, gymnasium
+        >>> env = gymnasium.make("cfpc_gym/ElbowTrack-v0", sensory_delay=0.1, interval_jitter=0.05)
+        >>> observation, info = env.reset(seed=0)
+        >>> info["tracking"]["reference"].shape
+        (1,)
     """
 
     asset = "elbow.xml"
@@ -50,11 +71,8 @@ class ElbowTrackEnv(MuscleTaskEnv):
         render_width: int = 480,
         render_height: int = 480,
     ):
-        for name, value in (("cue_duration", cue_duration), ("movement_duration", movement_duration)):
-            if not value > 0:
-                raise ValueError(f"{name} must be > 0, got {value}")
-        if not gravity >= 0:
-            raise ValueError(f"gravity must be >= 0, got {gravity}")
+        require_positive(cue_duration=cue_duration, movement_duration=movement_duration)
+        require_non_negative(gravity=gravity)
         check_cued_movement(cue_time, cue_to_movement, interval_jitter, movement_duration, trial_duration)
         self.cue_time = cue_time
         self.cue_duration = cue_duration
@@ -64,19 +82,7 @@ class ElbowTrackEnv(MuscleTaskEnv):
         self.rest_angle = rest_angle
         self.amplitude = amplitude
         self.gravity = gravity
-        super().__init__(
-            dt=dt,
-            sensory_delay=sensory_delay,
-            motor_delay=motor_delay,
-            trial_duration=trial_duration,
-            cocontraction=cocontraction,
-            tracking_weight=tracking_weight,
-            effort_weight=effort_weight,
-            max_joint_velocity=max_joint_velocity,
-            render_mode=render_mode,
-            render_width=render_width,
-            render_height=render_height,
-        )
+        super().__init__(**shared_arguments(locals()))
         low, high = self.physics.joint_range[0]
         for name, angle in (("rest_angle", rest_angle), ("rest_angle + amplitude", rest_angle + amplitude)):
             if not low < angle < high:
@@ -96,7 +102,7 @@ class ElbowTrackEnv(MuscleTaskEnv):
         return np.array([pulse(t, self.cue_time, self.cue_duration, self.dt)])
 
     def _begin_trial(self, seed: int | None, options: dict[str, Any] | None) -> None:
-        jitter = self.np_random.uniform(-1.0, 1.0) * self.interval_jitter if self.interval_jitter else 0.0
+        jitter = draw_jitter(self.np_random, self.interval_jitter)
         self.movement_start = self.cue_time + self.cue_to_movement + jitter
 
     def _task_info(self) -> dict[str, Any]:

@@ -23,8 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from .muscle_task import MuscleTaskEnv
-from .profiles import minimum_jerk, pulse
+from .muscle_task import MuscleTaskEnv, shared_arguments
+from .profiles import draw_jitter, minimum_jerk, pulse
+from .validation import require_non_negative, require_positive
 
 
 class EyeblinkEnv(MuscleTaskEnv):
@@ -33,6 +34,27 @@ class EyeblinkEnv(MuscleTaskEnv):
     Tracking signals: reference/measurement are desired and actual closure (D=1), cue the
     conditioned stimulus (M=1). Reward: tracking error plus ``puff_weight`` x openness (1 - closure)
     during the puff. ``allocate(torque)`` maps a desired closing torque (N*m) to the excitation.
+    ``info`` also holds ``puff`` (1 while it blows), ``puff_time`` (s), ``probe`` and, from the
+    puff's onset, ``closure_at_puff``.
+
+    Args:
+        cue_time: Onset of the conditioned stimulus, seconds into the trial.
+        cue_duration: Length of the conditioned stimulus, seconds.
+        interstimulus_interval: Seconds from the conditioned stimulus's onset to the puff's.
+        interval_jitter: Half-width (s) of the uniform per-trial jitter of the interval.
+        puff_duration: Length of the air puff, seconds.
+        closure_ramp: Seconds the reference takes to close before the puff (and to reopen after).
+        closed_angle: Lid angle counted as closed (closure 1), radians.
+        puff_weight: Weight of the openness during the puff in the reward.
+        dt, sensory_delay, motor_delay, trial_duration, cocontraction, tracking_weight, effort_weight,
+            max_joint_velocity, render_mode, render_width, render_height: As in ``MuscleTaskEnv``.
+
+    Example:
+        >>> import cfpc_gym, gymnasium
+        >>> env = gymnasium.make("cfpc_gym/Eyeblink-v0", interstimulus_interval=0.4)
+        >>> observation, info = env.reset(seed=0, options={"probe": True})  # CS alone
+        >>> info["probe"]
+        True
     """
 
     asset = "eyelid.xml"
@@ -61,22 +83,14 @@ class EyeblinkEnv(MuscleTaskEnv):
         render_width: int = 480,
         render_height: int = 480,
     ):
-        for name, value in (
-            ("cue_duration", cue_duration),
-            ("interstimulus_interval", interstimulus_interval),
-            ("puff_duration", puff_duration),
-            ("closure_ramp", closure_ramp),
-            ("closed_angle", closed_angle),
-        ):
-            if not value > 0:
-                raise ValueError(f"{name} must be > 0, got {value}")
-        for name, value in (
-            ("cue_time", cue_time),
-            ("interval_jitter", interval_jitter),
-            ("puff_weight", puff_weight),
-        ):
-            if not value >= 0:
-                raise ValueError(f"{name} must be >= 0, got {value}")
+        require_positive(
+            cue_duration=cue_duration,
+            interstimulus_interval=interstimulus_interval,
+            puff_duration=puff_duration,
+            closure_ramp=closure_ramp,
+            closed_angle=closed_angle,
+        )
+        require_non_negative(cue_time=cue_time, interval_jitter=interval_jitter, puff_weight=puff_weight)
         if not interstimulus_interval - interval_jitter >= 0:
             raise ValueError(
                 f"interstimulus_interval ({interstimulus_interval} s) must be >= interval_jitter "
@@ -99,19 +113,7 @@ class EyeblinkEnv(MuscleTaskEnv):
         self.closure_ramp = closure_ramp
         self.closed_angle = closed_angle
         self.puff_weight = puff_weight
-        super().__init__(
-            dt=dt,
-            sensory_delay=sensory_delay,
-            motor_delay=motor_delay,
-            trial_duration=trial_duration,
-            cocontraction=cocontraction,
-            tracking_weight=tracking_weight,
-            effort_weight=effort_weight,
-            max_joint_velocity=max_joint_velocity,
-            render_mode=render_mode,
-            render_width=render_width,
-            render_height=render_height,
-        )
+        super().__init__(**shared_arguments(locals()))
         low, high = self.physics.joint_range[0]
         if not low < closed_angle <= high:
             raise ValueError(
@@ -128,15 +130,18 @@ class EyeblinkEnv(MuscleTaskEnv):
         return np.asarray(joint_angles, dtype=np.float64) / self.closed_angle
 
     def closure(self) -> float:
+        """Lid closure now: 0 open, 1 closed."""
         return float(self.output_of(self.physics.joint_angles())[0])
 
     def initial_joint_angles(self) -> np.ndarray:
         return np.zeros(1)
 
     def puff_at(self, t: float) -> float:
+        """1 while the puff blows at time ``t`` in the trial (never in a probe trial), else 0."""
         return 0.0 if self.probe else pulse(t, self.puff_time, self.puff_duration, self.dt)
 
     def target_at(self, t: float) -> np.ndarray:
+        """The closure a well-timed conditioned response would have (open throughout a probe trial)."""
         if self.probe:
             return np.zeros(1)
         closing = minimum_jerk(t, self.puff_time - self.closure_ramp, self.closure_ramp)
@@ -147,7 +152,7 @@ class EyeblinkEnv(MuscleTaskEnv):
         return np.array([pulse(t, self.cue_time, self.cue_duration, self.dt)])
 
     def _begin_trial(self, seed: int | None, options: dict[str, Any] | None) -> None:
-        jitter = self.np_random.uniform(-1.0, 1.0) * self.interval_jitter if self.interval_jitter else 0.0
+        jitter = draw_jitter(self.np_random, self.interval_jitter)
         self.puff_time = self.cue_time + self.interstimulus_interval + jitter
         self.closure_at_puff = None
         self.probe = bool(options and options.get("probe", False))

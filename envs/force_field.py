@@ -49,6 +49,7 @@ class FieldSchedule:
             raise ValueError(f"catch_fraction must be in [0, 1], got {self.catch_fraction}")
 
     def block(self, trial: int) -> str:
+        """The block of trial ``trial`` (from 0): ``"baseline"``, ``"field"`` or ``"washout"``."""
         if trial < self.baseline_trials:
             return "baseline"
         if trial < self.baseline_trials + self.field_trials:
@@ -57,4 +58,5 @@ class FieldSchedule:
 
     @property
     def total_trials(self) -> int:
+        """Trials in the three blocks together."""
         return self.baseline_trials + self.field_trials + self.washout_trials

@@ -19,8 +19,9 @@ from gymnasium import spaces
 from scipy.linalg import expm
 
 from .delay import DelayLine, delay_steps
-from .profiles import check_cued_movement
+from .profiles import check_cued_movement, draw_jitter, pulse
 from .tracking import TRACKING_KEY, TrackingSpec, tracking_info
+from .validation import require_delay_within_trial, require_non_negative, require_positive
 
 OBSERVATION_BOUND = 100.0
 
@@ -40,6 +41,30 @@ class LinearPlantEnv(gym.Env):
     clipped to +-100.
     Reward: minus the squared true tracking error, minus an optional effort cost (components in
     ``info["reward_components"]``). Tracking signals in ``info["tracking"]`` (see ``tracking.py``).
+
+    Args:
+        natural_freq_hz: The oscillator's undamped natural frequency, Hz.
+        damping_ratio: zeta (1: critically damped).
+        sensory_delay: Seconds between the world and what the observation and tracking signals
+            report; a whole number of steps, shorter than the trial.
+        dt: Control period, seconds (the force is held over it).
+        trial_duration: Seconds; the episode is truncated after it.
+        cue_time: Onset of the cue pulse, seconds into the trial.
+        cue_duration: Length of the cue pulse, seconds.
+        cue_to_movement: Seconds from cue onset to the bump's start.
+        interval_jitter: Half-width (s) of the uniform per-trial jitter of ``cue_to_movement``.
+        movement_duration: Length of the bump, seconds.
+        amplitude: Height of the bump, in units of y.
+        max_force: The force u at action 1, in units of y (the static gain is 1).
+        effort_weight: Weight of the squared force in the reward.
+        render_mode: Must be None: nothing to render.
+
+    Example:
+        >>> import cfpc_gym, gymnasium
+        >>> env = gymnasium.make("cfpc_gym/LinearPlant-v0", sensory_delay=0.1, damping_ratio=0.2)
+        >>> observation, info = env.reset(seed=0)
+        >>> observation.shape
+        (5,)
     """
 
     metadata = {"render_modes": []}
@@ -61,28 +86,19 @@ class LinearPlantEnv(gym.Env):
         effort_weight: float = 0.0,
         render_mode: str | None = None,
     ):
-        for name, value, minimum in (
-            ("natural_freq_hz", natural_freq_hz, 0.0),
-            ("dt", dt, 0.0),
-            ("trial_duration", trial_duration, 0.0),
-            ("cue_duration", cue_duration, 0.0),
-            ("movement_duration", movement_duration, 0.0),
-            ("max_force", max_force, 0.0),
-        ):
-            if not value > minimum:
-                raise ValueError(f"{name} must be > 0, got {value}")
-        for name, value in (
-            ("damping_ratio", damping_ratio),
-            ("sensory_delay", sensory_delay),
-            ("effort_weight", effort_weight),
-        ):
-            if not value >= 0:
-                raise ValueError(f"{name} must be >= 0, got {value}")
+        require_positive(
+            natural_freq_hz=natural_freq_hz,
+            dt=dt,
+            trial_duration=trial_duration,
+            cue_duration=cue_duration,
+            movement_duration=movement_duration,
+            max_force=max_force,
+        )
+        require_non_negative(
+            damping_ratio=damping_ratio, sensory_delay=sensory_delay, effort_weight=effort_weight
+        )
         check_cued_movement(cue_time, cue_to_movement, interval_jitter, movement_duration, trial_duration)
-        if sensory_delay >= trial_duration:
-            raise ValueError(
-                f"sensory_delay ({sensory_delay} s) must be shorter than trial_duration ({trial_duration} s)"
-            )
+        require_delay_within_trial(sensory_delay, trial_duration)
         if render_mode is not None:
             raise ValueError(f"LinearPlant has no renderer; render_mode must be None, got {render_mode!r}")
         self.natural_freq_hz = natural_freq_hz
@@ -143,15 +159,17 @@ class LinearPlantEnv(gym.Env):
         return np.minimum(np.maximum(np.asarray(command, dtype=np.float64) / self.max_force, -1.0), 1.0)
 
     def target_at(self, t: np.ndarray | float):
+        """The desired output at time(s) ``t`` (s) in the trial."""
         return sin2_bump(t, self._movement_start, self.movement_duration, self.amplitude)
 
     def cue_at(self, t: float) -> float:
-        # Half-step tolerance so the pulse covers whole steps whatever the float rounding.
-        return float(self.cue_time - 0.5 * self.dt <= t < self.cue_time + self.cue_duration - 0.5 * self.dt)
+        """The cue pulse (0 or 1) at time ``t`` (s) in the trial."""
+        return pulse(t, self.cue_time, self.cue_duration, self.dt)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        """Start a trial at rest; ``seed`` seeds the interval jitter's draws."""
         super().reset(seed=seed)
-        jitter = self.np_random.uniform(-1, 1) * self.interval_jitter if self.interval_jitter else 0.0
+        jitter = draw_jitter(self.np_random, self.interval_jitter)
         self._movement_start = self.cue_time + self.cue_to_movement + jitter
         self._state = np.zeros(2)
         self._step = 0
@@ -160,6 +178,7 @@ class LinearPlantEnv(gym.Env):
         return self._observation(sensed), self._info(sensed, force=0.0)
 
     def step(self, action):
+        """Hold the force for ``dt`` (exact zero-order hold); truncated at the trial's end."""
         action = np.asarray(action, dtype=np.float64)
         if action.size != 1:
             raise ValueError(f"action must hold 1 force, got shape {action.shape}")

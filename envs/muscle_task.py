@@ -4,7 +4,8 @@ A task subclasses ``MuscleTaskEnv``, names its model (``asset``, ``camera``, ``n
 the trial is: ``_begin_trial`` (draws from ``self.np_random``), ``target_at``, ``cue_at``, and
 optionally ``output_of``, ``_before_substep`` (external forces), ``_after_step``,
 ``_reward_components`` and ``_task_info``. Muscle and joint queries go through ``self.physics``
-(``physics.py``).
+(``physics.py``). Its constructor lists the shared arguments with its own defaults and passes them
+on with ``super().__init__(**shared_arguments(locals()))``.
 
 One step: the action (excitations) passes the motor delay, is held for ``dt`` seconds of physics,
 then everything the sensors see (joint angles, velocities, activations, the target) enters the
@@ -13,6 +14,7 @@ sensory delay; what comes out is what the observation and ``info["tracking"]`` r
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import gymnasium as gym
@@ -20,19 +22,49 @@ import mujoco
 import numpy as np
 from gymnasium import spaces
 
-from .allocation import antagonist_split, least_squares_allocation
-from .delay import DelayLine, delay_steps
+from .allocation import antagonist_split, check_cocontraction, least_squares_allocation
+from .delay import DelayLine
 from .physics import MusclePhysics
 from .tracking import TRACKING_KEY, TrackingSpec, tracking_info
+from .validation import (
+    require_delay_within_trial,
+    require_non_negative,
+    require_positive,
+    whole_steps,
+    whole_substeps,
+)
 
 ANGLE_MARGIN = 0.2  # rad: joint limits are soft, so angles can pass them slightly
 
 
-def _steps(name: str, delay: float, dt: float) -> int:
-    try:
-        return delay_steps(delay, dt)
-    except ValueError:
-        raise ValueError(f"{name} ({delay} s) must be a whole number of steps of dt={dt} s") from None
+# The arguments every task passes on to ``MuscleTaskEnv``. Each task lists them in its own signature,
+# with its own defaults: ``gymnasium.make``, ``help()`` and ``cfpc-gym envs`` read them there.
+SHARED_ARGUMENTS = (
+    "dt",
+    "sensory_delay",
+    "motor_delay",
+    "trial_duration",
+    "cocontraction",
+    "tracking_weight",
+    "effort_weight",
+    "max_joint_velocity",
+    "render_mode",
+    "render_width",
+    "render_height",
+)
+
+
+def shared_arguments(arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """``MuscleTaskEnv``'s arguments (``SHARED_ARGUMENTS``), picked from a task constructor's ``locals()``.
+
+    Args:
+        arguments: The task constructor's ``locals()``.
+
+    Returns:
+        The shared arguments by name, to pass on without listing them again:
+        ``super().__init__(**shared_arguments(locals()))``.
+    """
+    return {name: arguments[name] for name in SHARED_ARGUMENTS}
 
 
 class MuscleTaskEnv(gym.Env):
@@ -44,6 +76,21 @@ class MuscleTaskEnv(gym.Env):
     the cue (undelayed) and the time in the trial as a fraction of ``trial_duration``.
     Reward: minus ``tracking_weight`` x squared true tracking error, minus ``effort_weight`` x summed
     squared excitations, plus any task terms; components in ``info["reward_components"]``.
+    Every task takes these arguments, listed in its own signature with its own defaults.
+
+    Args:
+        dt: Control period, seconds; a whole multiple of the model's timestep.
+        sensory_delay: Seconds between the world and what the observation and tracking signals
+            report; a whole number of steps, shorter than the trial.
+        motor_delay: Seconds between an action and the excitation reaching the muscles.
+        trial_duration: Seconds; the episode is truncated after it.
+        cocontraction: Excitation floor on every muscle that ``allocate`` keeps, in [0, 1).
+        tracking_weight: Weight of the squared tracking error in the reward.
+        effort_weight: Weight of the summed squared excitations in the reward.
+        max_joint_velocity: Bound on the observed joint velocities, rad/s.
+        render_mode: None or ``"rgb_array"``.
+        render_width: Frame width, pixels.
+        render_height: Frame height, pixels.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 100}
@@ -66,37 +113,25 @@ class MuscleTaskEnv(gym.Env):
         render_width: int,
         render_height: int,
     ):
-        for name, value in (
-            ("dt", dt),
-            ("trial_duration", trial_duration),
-            ("max_joint_velocity", max_joint_velocity),
-            ("render_width", render_width),
-            ("render_height", render_height),
-        ):
-            if not value > 0:
-                raise ValueError(f"{name} must be > 0, got {value}")
-        for name, value in (
-            ("sensory_delay", sensory_delay),
-            ("motor_delay", motor_delay),
-            ("tracking_weight", tracking_weight),
-            ("effort_weight", effort_weight),
-        ):
-            if not value >= 0:
-                raise ValueError(f"{name} must be >= 0, got {value}")
-        if not 0 <= cocontraction < 1:
-            raise ValueError(f"cocontraction must be in [0, 1), got {cocontraction}")
-        if sensory_delay >= trial_duration:
-            raise ValueError(
-                f"sensory_delay ({sensory_delay} s) must be shorter than trial_duration ({trial_duration} s)"
-            )
+        require_positive(
+            dt=dt,
+            trial_duration=trial_duration,
+            max_joint_velocity=max_joint_velocity,
+            render_width=render_width,
+            render_height=render_height,
+        )
+        require_non_negative(
+            sensory_delay=sensory_delay,
+            motor_delay=motor_delay,
+            tracking_weight=tracking_weight,
+            effort_weight=effort_weight,
+        )
+        check_cocontraction(cocontraction)
+        require_delay_within_trial(sensory_delay, trial_duration)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         self.physics = MusclePhysics.from_asset(self.asset)
-        substeps = round(dt / self.physics.timestep)
-        if substeps < 1 or abs(substeps * self.physics.timestep - dt) > 1e-9:
-            raise ValueError(
-                f"dt must be a whole multiple of the model timestep {self.physics.timestep} s, got {dt}"
-            )
+        substeps = whole_substeps(dt, self.physics.timestep, "the model")
         self.dt = dt
         self.sensory_delay = sensory_delay
         self.motor_delay = motor_delay
@@ -117,9 +152,9 @@ class MuscleTaskEnv(gym.Env):
         dofs = len(reference_low)
         # Sensed vector: joint angles, joint velocities, activations, target.
         self._sensed = DelayLine(
-            _steps("sensory_delay", sensory_delay, dt), shape=(2 * joints + muscles + dofs,)
+            whole_steps("sensory_delay", sensory_delay, dt), shape=(2 * joints + muscles + dofs,)
         )
-        self._motor = DelayLine(_steps("motor_delay", motor_delay, dt), shape=(muscles,))
+        self._motor = DelayLine(whole_steps("motor_delay", motor_delay, dt), shape=(muscles,))
 
         sizes = {
             "joint_angles": joints,
@@ -141,28 +176,17 @@ class MuscleTaskEnv(gym.Env):
             observation_index={k: self.observation_layout[k] for k in ("reference", "measurement", "cue")},
         )
         angle_range = self.physics.joint_range
-        low = np.concatenate(
-            [
-                angle_range[:, 0] - ANGLE_MARGIN,
-                np.full(joints, -max_joint_velocity),
-                np.zeros(muscles),
-                reference_low - ANGLE_MARGIN,  # the measured output can pass its range slightly
-                reference_low,
-                self.cue_bounds()[0],
-                np.zeros(1),
-            ]
-        )
-        high = np.concatenate(
-            [
-                angle_range[:, 1] + ANGLE_MARGIN,
-                np.full(joints, max_joint_velocity),
-                np.ones(muscles),
-                reference_high + ANGLE_MARGIN,
-                reference_high,
-                self.cue_bounds()[1],
-                np.ones(1),
-            ]
-        )
+        bounds = [  # (low, high) of each entry of observation_layout, in its order
+            (angle_range[:, 0] - ANGLE_MARGIN, angle_range[:, 1] + ANGLE_MARGIN),
+            (np.full(joints, -max_joint_velocity), np.full(joints, max_joint_velocity)),
+            (np.zeros(muscles), np.ones(muscles)),
+            # The measured output can pass its range slightly.
+            (reference_low - ANGLE_MARGIN, reference_high + ANGLE_MARGIN),
+            (reference_low, reference_high),
+            self.cue_bounds(),
+            (np.zeros(1), np.ones(1)),
+        ]
+        low, high = (np.concatenate(side) for side in zip(*bounds, strict=True))
         self.observation_space = spaces.Box(low, high, dtype=np.float64)
         self.action_space = spaces.Box(0.0, 1.0, shape=(muscles,), dtype=np.float32)
         self._step = 0
@@ -183,6 +207,7 @@ class MuscleTaskEnv(gym.Env):
         return np.zeros(self.n_cues), np.ones(self.n_cues)
 
     def initial_joint_angles(self) -> np.ndarray:
+        """The joint angles (rad) the trial starts from, held at rest."""
         raise NotImplementedError
 
     def target_at(self, t: float) -> np.ndarray:
@@ -190,6 +215,7 @@ class MuscleTaskEnv(gym.Env):
         raise NotImplementedError
 
     def cue_at(self, t: float) -> np.ndarray:
+        """The cue channels (M,) at time ``t`` in the trial."""
         raise NotImplementedError
 
     def _begin_trial(self, seed: int | None, options: dict[str, Any] | None) -> None:
@@ -260,6 +286,7 @@ class MuscleTaskEnv(gym.Env):
     # --- Gymnasium -------------------------------------------------------------------------------
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        """Start a trial at rest, the muscles holding the initial posture; task ``options`` as documented."""
         super().reset(seed=seed)
         self._begin_trial(seed, options)
         self._step = 0
@@ -273,6 +300,7 @@ class MuscleTaskEnv(gym.Env):
         return self._observation(sensed), self._info(sensed, holding)
 
     def step(self, action):
+        """Hold the excitations (after the motor delay) for ``dt``; truncated at the trial's end."""
         excitation = np.clip(np.asarray(action, dtype=np.float64).reshape(-1), 0.0, 1.0)
         if excitation.shape != (self.physics.n_muscles,):
             raise ValueError(
@@ -288,6 +316,7 @@ class MuscleTaskEnv(gym.Env):
         return self._observation(sensed), reward, False, truncated, info
 
     def render(self):
+        """An RGB frame from the task's camera with ``render_mode="rgb_array"``, else None."""
         if self.render_mode != "rgb_array":
             return None
         if self._renderer is None:  # created lazily: runs that never render never touch OpenGL
@@ -296,6 +325,7 @@ class MuscleTaskEnv(gym.Env):
         return self._renderer.render()
 
     def close(self):
+        """Release the renderer, if one was made."""
         if self._renderer is not None:
             self._renderer.close()
             self._renderer = None

@@ -56,10 +56,12 @@ class MusclePhysics:
 
     @property
     def n_joints(self) -> int:
+        """Number of (hinge) joints."""
         return self.model.njnt
 
     @property
     def n_muscles(self) -> int:
+        """Number of muscles (actuators)."""
         return self.model.nu
 
     def reset(self, joint_angles: np.ndarray, activations: np.ndarray | None = None) -> None:
@@ -100,9 +102,11 @@ class MusclePhysics:
         return a_step, b_step
 
     def joint_angles(self) -> np.ndarray:
+        """Joint angles (rad) now."""
         return self.data.qpos[self._qpos].copy()
 
     def joint_velocities(self) -> np.ndarray:
+        """Joint velocities (rad/s) now."""
         return self.data.qvel[self._dof].copy()
 
     def activations(self) -> np.ndarray:
@@ -148,6 +152,7 @@ class MusclePhysics:
         return self.moment_arms() * self.isometric_forces()
 
     def site_position(self, name: str) -> np.ndarray:
+        """A site's position (m) in the world frame."""
         return self.data.site(name).xpos.copy()
 
     def site_jacobian(self, name: str) -> np.ndarray:
@@ -157,6 +162,7 @@ class MusclePhysics:
         return jacp[:, self._dof]
 
     def site_velocity(self, name: str) -> np.ndarray:
+        """A site's translational velocity (m/s) in the world frame."""
         return self.site_jacobian(name) @ self.joint_velocities()
 
     def apply_joint_torques(self, torques: np.ndarray) -> None:

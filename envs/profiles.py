@@ -1,8 +1,11 @@
-"""Time courses shared by the tasks: minimum-jerk transitions and cue pulses (times in seconds)."""
+"""Time courses shared by the tasks (times in seconds): minimum-jerk transitions, cue pulses, the checks
+of a cued movement's timing and the per-trial jitter of its interval."""
 
 from __future__ import annotations
 
 import numpy as np
+
+from .validation import require_non_negative
 
 
 def minimum_jerk(t: np.ndarray | float, start: float, duration: float) -> np.ndarray | float:
@@ -24,9 +27,7 @@ def check_cued_movement(
     trial_duration: float,
 ) -> None:
     """Refuse a cued movement that could start before its cue or end after the trial."""
-    for name, value in (("cue_time", cue_time), ("interval_jitter", interval_jitter)):
-        if not value >= 0:
-            raise ValueError(f"{name} must be >= 0, got {value}")
+    require_non_negative(cue_time=cue_time, interval_jitter=interval_jitter)
     if not cue_to_movement - interval_jitter >= 0:
         raise ValueError(
             f"cue_to_movement ({cue_to_movement} s) must be >= interval_jitter ({interval_jitter} s)"
@@ -36,3 +37,11 @@ def check_cued_movement(
         raise ValueError(
             f"trial_duration ({trial_duration} s) must cover the movement (ends by {last_end} s)"
         )
+
+
+def draw_jitter(np_random: np.random.Generator, interval_jitter: float) -> float:
+    """A trial's jitter of the cue-to-event interval (s), uniform in +-``interval_jitter``.
+
+    Without jitter nothing is drawn, so a jitter-free env leaves ``np_random`` where it was.
+    """
+    return np_random.uniform(-1.0, 1.0) * interval_jitter if interval_jitter else 0.0

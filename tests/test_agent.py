@@ -238,7 +238,7 @@ def test_building_an_agent_neither_resets_nor_steps_the_callers_env():
 
 def test_the_forward_model_is_of_the_env_given_not_of_the_configs():
     from cfpc_gym.build import forward_model
-    from cfpc_gym.controllers.forward_models import variance_accounted_for
+    from cfpc_gym.controllers import variance_accounted_for
 
     identified = load_config("paper_linear", ["controllers.1.forward_model.kind=identified"])  # 50 ms
     env = gym.make("cfpc_gym/LinearPlant-v0", sensory_delay=0.03)

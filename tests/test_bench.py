@@ -114,7 +114,7 @@ def test_sweep_on_ray_gives_the_local_results(tmp_path, capsys, monkeypatch):
     ("argv", "message"),
     [
         (["--set", "methods=[feedback, a2c]"], "methods: unknown method 'a2c'; choose from feedback,"),
-        (["--set", "tasks=[no_such_task]"], "tasks: no_such_task: config 'no_such_task' is neither a file nor a bundled config (arm_reach,"),
+        (["--set", "tasks=[no_such_task]"], "tasks: no_such_task: config 'no_such_task' is neither a file"),
         (["--set", "profiles.quick.ppo_steps=0"], "profiles.quick.ppo_steps: Input should be greater"),
         (["--set", "seeds=0"], "seeds: Input should be greater than or equal to 1"),
         (["--workers", "0"], "argument --workers: expected a whole number >= 1, got '0'"),

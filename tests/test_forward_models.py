@@ -13,6 +13,7 @@ from cfpc_gym.controllers import (
     closed_loop,
     identify_arx,
     identify_fir,
+    make_learner,
     make_rule,
     pure_delay,
     variance_accounted_for,
@@ -114,11 +115,11 @@ def test_a_decoupled_two_dof_loop_is_two_siso_loops():
 
 
 def swapping_controller(backend: str, model, **learning):
-    """A CFPC on a linear loop's forward model; ``learning`` goes to CFPC (optimizer, ...)."""
+    """A CFPC on a linear loop's forward model; ``learning`` goes to its learner (optimizer, ...)."""
     pid = PID(2.0, 2.0, 0.2, dt=0.01, derivative_time_constant=0.02, dtype=F64)
     basis = BASES["raised_cosine"](1, 12, 0.01, dtype=F64)
     rule = make_rule("eligibility", dofs=1, dt=0.01, forward_model=model)
-    return CFPC(pid, basis, rule, learning_rate=0.05, backend=backend, **learning)
+    return CFPC(pid, basis, rule, learner=make_learner(learning_rate=0.05, **learning), backend=backend)
 
 
 def run_swapping(controller: CFPC, swap_at: int, model, steps: int = 120) -> np.ndarray:

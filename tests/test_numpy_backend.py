@@ -6,7 +6,7 @@ import torch
 
 from cfpc_gym.build import make_agent, make_vector_env
 from cfpc_gym.config import load_config
-from cfpc_gym.controllers import BASES, CFPC, PID, ForwardModel, closed_loop, make_rule
+from cfpc_gym.controllers import BASES, CFPC, PID, ForwardModel, closed_loop, make_learner, make_rule
 from cfpc_gym.controllers.cfpc import NUMPY_MAX_BATCH
 from cfpc_gym.rollout import run_trial
 
@@ -45,7 +45,9 @@ def controller(
     model = loop_model(dofs)
     made = make_rule(rule, dofs=dofs, dt=DT, forward_model=model, trace_delay_steps=3)
     learning = {"learning_rate": 0.05, **learning}
-    return CFPC(feedback, basis_module, made, backend=backend, **learning)
+    shared = learning.pop("shared_weights", False)
+    learner = make_learner(**learning)
+    return CFPC(feedback, basis_module, made, learner=learner, shared_weights=shared, backend=backend)
 
 
 def run(control: CFPC, steps: int = 240, seed: int = 0) -> list[np.ndarray]:

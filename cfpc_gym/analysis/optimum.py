@@ -24,6 +24,8 @@ class Optimum:
 
 
 def least_squares_optimum(config: RunConfig) -> Optimum:
+    """The lowest RMSE any linear feed-forward on the config's basis reaches (exact for a linear
+    loop): the responses to every basis signal measured in one batch, weights by least squares."""
     measured = basis_responses(config, amplitude=1.0)  # a unit weight each: exact for a linear loop
     baseline, columns = measured.error, measured.basis.shape[1]  # (N, D), D F
     design = measured.responses.transpose(0, 2, 1).reshape(-1, columns)  # rows: (step, output DOF)

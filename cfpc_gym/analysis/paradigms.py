@@ -1,6 +1,6 @@
 """Reproduce the classic cerebellar paradigms: force-field reaching and eyeblink conditioning.
 
-    python -m cfpc_gym.paradigms [--out docs/paradigms]
+    python -m cfpc_gym.analysis.paradigms [--out docs/paradigms]
 
 Runs ``configs/force_field.yaml`` and ``configs/curl_field.yaml`` (measures in ``reaching.py``)
 and ``configs/eyeblink_conditioning.yaml`` across interstimulus intervals (``conditioning.py``),
@@ -93,6 +93,8 @@ def conditioning_run(
 
 
 def conditioning_summary(out: Path, say=print) -> dict:
+    """The eyeblink measures at every interstimulus interval, puff duration and motor delay; the
+    acquisition figure into ``out``."""
     trained = [conditioning_run(isi) for isi in TRAINED_INTERVALS]
     summary: dict = {"trained": {}, "short": {}, "puff_duration": {}}
     for result in trained:
@@ -108,7 +110,7 @@ def conditioning_summary(out: Path, say=print) -> dict:
         }
         summary["trained"][f"{result.interstimulus_interval:g}"] = entry
         peak, amplitude = entry["cr_peak_ms"], entry["cr_amplitude"]
-        say(f"ISI {result.interstimulus_interval * 1000:.0f} ms: CR peak {said(peak)}, "
+        say(f"ISI {result.interstimulus_interval * 1000:.0f} ms: CR peak {peak_text(peak)}, "
             f"CR amplitude {amplitude:.2f}, first CR after {first_cr} trials")  # fmt: skip
     write_atomic(out / "eyeblink_isi.png", plot_conditioning(trained))
     for motor_delay in MOTOR_DELAYS:
@@ -123,7 +125,7 @@ def conditioning_summary(out: Path, say=print) -> dict:
         result = conditioning_run(0.25, overrides=(f"env.kwargs.puff_duration={duration}",), probe_every=60)
         peak = peak_ms(result, result.probes[-1])
         summary["puff_duration"][f"{duration:g}"] = peak
-        say(f"ISI 250 ms, puff {duration * 1000:.0f} ms: CR peak {said(peak)}")
+        say(f"ISI 250 ms, puff {duration * 1000:.0f} ms: CR peak {peak_text(peak)}")
     return summary
 
 
@@ -133,11 +135,13 @@ def peak_ms(result: Conditioning, probe) -> int | None:
     return None if math.isnan(seconds) else round(1000 * seconds)
 
 
-def said(peak: int | None) -> str:
+def peak_text(peak: int | None) -> str:
+    """A CR peak's time in words."""
     return "none (no CR)" if peak is None else f"{peak:+d} ms from puff onset"
 
 
 def main(argv: list[str] | None = None) -> None:
+    """``python -m cfpc_gym.analysis.paradigms``: every paradigm, its figures and paradigms.json."""
     parser = argparse.ArgumentParser(prog="python -m cfpc_gym.paradigms", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("docs/paradigms"), help="figures and paradigms.json")
     args = parser.parse_args(argv)

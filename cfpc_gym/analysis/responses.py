@@ -25,7 +25,8 @@ from ..config import ControllerConfig, RunConfig
 from ..controllers import ForwardModel, TimeVaryingForwardModel, variance_accounted_for
 from ..rollout import run_trial
 
-PROBE = ControllerConfig(name="probe", rule="lms", learning_rate=0.0)
+# A controller whose weights are set, never learned: each env of the batch runs one weight raised.
+FIXED_WEIGHTS = ControllerConfig(name="fixed-weights", rule="lms", learning_rate=0.0)
 
 
 @dataclass(frozen=True)
@@ -44,12 +45,12 @@ class BasisResponses:
 def basis_responses(config: RunConfig, weights: np.ndarray | None = None, amplitude: float = 0.02):
     """Finite-difference response of the nonlinear loop to every weight, about ``weights``."""
     first = make_env(config)
-    controller = make_controller(config, PROBE, first, batch_size=1)
+    controller = make_controller(config, FIXED_WEIGHTS, first, batch_size=1)
     dofs, features = controller.dofs, controller.basis.features
     columns = dofs * features
     base = np.zeros((dofs, features)) if weights is None else np.asarray(weights, dtype=np.float64)
     envs = make_vector_env(config, columns + 1)
-    controller = make_controller(config, PROBE, first, batch_size=columns + 1)
+    controller = make_controller(config, FIXED_WEIGHTS, first, batch_size=columns + 1)
     batch = np.repeat(base.reshape(1, columns), columns + 1, axis=0)
     batch[1:] += amplitude * np.eye(columns)
     controller.weights.copy_(torch.as_tensor(batch.reshape(-1, dofs, features)))

@@ -111,6 +111,7 @@ class CellResult:
 
 
 def task_config(cell: Cell) -> RunConfig:
+    """The run config of a cell's task, with the cell's overrides."""
     return load_config(cell.task, list(cell.task_overrides))
 
 
@@ -302,6 +303,19 @@ def run_bench(
     save: Callable[[CellResult], None] = lambda r: None,
     done: dict[tuple, CellResult] | None = None,
 ) -> list[CellResult]:
+    """Check the bench, then run every cell on a local process pool.
+
+    Args:
+        bench: The bench config.
+        profile: ``quick`` or ``full``.
+        workers: Processes side by side (1: in this process).
+        say: Where the progress lines go.
+        save: Called with each finished cell (``store.save_cell``), before it is reported.
+        done: Cells a killed run finished, by ``key``: not run again.
+
+    Returns:
+        Every cell's result, in cell order.
+    """
     check(bench, profile)
     cells = expand(bench)
     return run_cells(cells, profile, workers, progress_printer(len(cells), say, save), done)

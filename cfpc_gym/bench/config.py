@@ -18,6 +18,8 @@ METHODS = TRIAL_METHODS + ALGORITHMS
 
 
 class ProfileConfig(Section):
+    """The budget of one profile (quick or full): trials, RL steps and evaluations."""
+
     trials: int | None = Field(None, ge=1)
     """Trials of every trial-based method (None: each task config's own ``trials``)."""
     ppo_steps: int = Field(100_000, ge=1)
@@ -31,6 +33,8 @@ class ProfileConfig(Section):
 
 
 class ILCConfig(Section):
+    """P-type iterative learning control, the engineering baseline."""
+
     learning_rate: float = Field(0.5, gt=0)
     """Gain of the trial-to-trial update (stable for 0 < gain < 2 when the lead matches the loop)."""
     lead: float = Field(0.15, ge=0)
@@ -40,12 +44,17 @@ class ILCConfig(Section):
 
 
 class RLConfig(Section):
+    """A Stable-Baselines3 baseline's settings."""
+
     hyperparameters: dict[str, Any] = {}
     """Keyword arguments of the SB3 constructor (empty: SB3's defaults)."""
 
 
 class BenchConfig(Section):
+    """A bench: tasks x methods x seeds, with a budget per profile (and a grid for sweeps)."""
+
     name: str = "bench"
+    """Label of the bench: the default results directory is runs/NAME-TIMESTAMP."""
     tasks: list[str] = Field(min_length=1)
     """Run configs: bundled names (cued_elbow) or YAML paths."""
     methods: list[str] = Field(min_length=1)
@@ -53,11 +62,15 @@ class BenchConfig(Section):
     seeds: int = Field(3, ge=1)
     """Seeds 0 .. seeds-1 for every task and method."""
     profiles: dict[Literal["quick", "full"], ProfileConfig]
+    """The budgets: quick (CI, minutes) and full (the published numbers)."""
     learning_rate: float | None = Field(None, gt=0)
     """Step size of every CFPC rule on every task (None: each task controller's own)."""
     ilc: ILCConfig = ILCConfig()
+    """P-type ILC, the engineering baseline."""
     ppo: RLConfig = RLConfig()
+    """Stable-Baselines3 PPO."""
     sac: RLConfig = RLConfig()
+    """Stable-Baselines3 SAC."""
     window: dict[str, int] = {}
     """Trials per running mean, by task (default 1): for tasks whose trials differ (the arm's 8
     targets), final RMSE and the steps to a level use the mean of that many consecutive trials."""

@@ -27,6 +27,7 @@ INSTALL_HINT = "pip install 'cfpc-gym[ray]'"
 
 
 def ray_available() -> bool:
+    """Whether Ray is installed."""
     return importlib.util.find_spec("ray") is not None
 
 
@@ -35,7 +36,7 @@ def check_sweep(bench: BenchConfig, profile: str, address: str | None) -> None:
     if not bench.grid:
         raise ConfigError("grid: a sweep needs a grid of values, e.g. grid: {ilc.lead: [0.1, 0.15]}")
     if address is not None and not ray_available():
-        raise ConfigError(f"--address needs Ray: {INSTALL_HINT}")
+        raise ConfigError(f"address: a Ray cluster needs Ray: {INSTALL_HINT}")
     check(bench, profile)
 
 

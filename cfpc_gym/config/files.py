@@ -26,24 +26,46 @@ BENCH_CONFIGS = "cfpc_gym.configs.bench"
 
 
 def bundled_config_path(name: str, package: str = RUN_CONFIGS) -> Path:
-    """A config shipped with the package, by stem (``paper_linear``; bench ones: ``package``
-    ``BENCH_CONFIGS``)."""
+    """A config shipped with the package.
+
+    Args:
+        name: Its stem, e.g. ``paper_linear``.
+        package: ``RUN_CONFIGS``, or ``BENCH_CONFIGS`` for bench and sweep configs.
+
+    Returns:
+        The path of the YAML file (it may not exist).
+    """
     return Path(str(files(package) / f"{name}.yaml"))
 
 
 def bundled_names(package: str = RUN_CONFIGS) -> list[str]:
-    """The stems of the bundled configs of ``package``, sorted."""
+    """The bundled configs of a kind.
+
+    Args:
+        package: ``RUN_CONFIGS`` or ``BENCH_CONFIGS``.
+
+    Returns:
+        Their stems, sorted.
+    """
     return sorted(p.name.removesuffix(".yaml") for p in files(package).iterdir() if p.name.endswith(".yaml"))
 
 
 def bundled_run_configs() -> list[Path]:
-    """The bundled run configs, by file name."""
+    """The bundled run configs.
+
+    Returns:
+        Their paths, sorted by file name.
+    """
     return [bundled_config_path(name) for name in bundled_names()]
 
 
 class SafeConfigLoader(yaml.SafeLoader):
     """PyYAML's safe loader, bounded: no key given twice, no aliases, no deep nesting, no
-    unhashable keys."""
+    unhashable keys.
+
+    Args:
+        stream: The YAML text (as for ``yaml.SafeLoader``).
+    """
 
     def compose_node(self, parent, index):
         if self.check_event(yaml.AliasEvent):
@@ -80,7 +102,18 @@ class SafeConfigLoader(yaml.SafeLoader):
 
 
 def parse_yaml(text: str, where: str) -> Any:
-    """``text`` parsed by ``SafeConfigLoader``; ``where`` names the source in the error."""
+    """YAML parsed by ``SafeConfigLoader``.
+
+    Args:
+        text: The YAML text.
+        where: The source, for the error message (a path, ``--set key``).
+
+    Returns:
+        The parsed value.
+
+    Raises:
+        ConfigError: malformed YAML, with line and column.
+    """
     try:
         return yaml.load(text, Loader=SafeConfigLoader)
     except yaml.YAMLError as exc:
@@ -126,8 +159,16 @@ def read_yaml(path: Path) -> dict[str, Any]:
 
 
 def apply_override(data: dict[str, Any], assignment: str) -> None:
-    """Apply ``dotted.key=value`` to ``data`` in place; the value is parsed as YAML (numbers,
-    lists, ...). Errors name the assignment (``--set`` on the command line)."""
+    """Apply one ``--set`` override to a config's data, in place.
+
+    Args:
+        data: The config as read from YAML.
+        assignment: ``dotted.key=value``; list items by index (``controllers.1.learning_rate``);
+            the value is parsed as YAML (numbers, lists, mappings).
+
+    Raises:
+        ConfigError: the assignment is malformed or its key path does not fit ``data``.
+    """
     key, sep, raw = assignment.partition("=")
     if not sep or not key:
         raise ConfigError(f"--set {assignment!r}: expected dotted.key=value")
@@ -157,8 +198,19 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
 
 
 def resolve_config(path: str | Path | None, default: str, package: str = RUN_CONFIGS) -> Path:
-    """The file of a config: ``path`` as given, a bundled config of ``package`` by bare name, or
-    the bundled ``default`` when ``path`` is None."""
+    """The file of a config.
+
+    Args:
+        path: A YAML path, the bare name of a bundled config of ``package``, or None.
+        default: The bundled config to use when ``path`` is None.
+        package: ``RUN_CONFIGS`` or ``BENCH_CONFIGS``.
+
+    Returns:
+        The path to read.
+
+    Raises:
+        ConfigError: a bare name that is neither a file nor bundled (the bundled ones listed).
+    """
     if path is None:
         return bundled_config_path(default, package)
     path = Path(path)
@@ -173,7 +225,17 @@ def resolve_config(path: str | Path | None, default: str, package: str = RUN_CON
 def read_config(
     path: str | Path | None, overrides: Iterable[str], default: str, package: str = RUN_CONFIGS
 ) -> dict[str, Any]:
-    """The YAML of a config with ``--set`` overrides applied (see ``resolve_config``)."""
+    """A config's data, not yet validated.
+
+    Args:
+        path: As for ``resolve_config``.
+        overrides: ``dotted.key=value`` assignments, applied in order.
+        default: The bundled config to use when ``path`` is None.
+        package: ``RUN_CONFIGS`` or ``BENCH_CONFIGS``.
+
+    Returns:
+        The mapping read from YAML, overrides applied.
+    """
     data = read_yaml(resolve_config(path, default, package))
     for assignment in overrides:
         apply_override(data, assignment)

@@ -19,8 +19,15 @@ TYPE_NAMES = ("float", "int", "str", "bool", "none")
 
 
 def key_path(loc: tuple) -> str:
-    """The dotted key of an error's location, without the union members pydantic adds to it
-    (a tag such as ``alpha`` after ``basis``, a type such as ``float`` or ``list[float]``)."""
+    """The dotted config key of a pydantic error location.
+
+    Args:
+        loc: The error's ``loc``.
+
+    Returns:
+        The key without the union members pydantic adds (a tag such as ``alpha`` after
+        ``basis``, a type such as ``float`` or ``list[float]``); ``config`` for the top level.
+    """
     keys = [
         str(p)
         for i, p in enumerate(loc)
@@ -30,8 +37,15 @@ def key_path(loc: tuple) -> str:
 
 
 def one_line(error: ValidationError) -> str:
-    """The deepest error (for a union of a scalar or a list: the member that got furthest), as
-    ``key: problem (got value)``."""
+    """A validation error in one line.
+
+    Args:
+        error: pydantic's error.
+
+    Returns:
+        ``key: problem (got value)`` for the deepest error (for a union of a scalar or a list:
+        the member that got furthest), with a count of the others.
+    """
     first = max(error.errors(), key=lambda e: len(e["loc"]))
     loc = key_path(first["loc"])
     message = first["msg"].removeprefix("Value error, ")
@@ -44,7 +58,18 @@ def one_line(error: ValidationError) -> str:
 
 
 def validated(model: type[Model], data: dict[str, Any]) -> Model:
-    """``model`` from ``data``, or a ConfigError in one line naming the key."""
+    """Validate data into a config model.
+
+    Args:
+        model: A config model class (``RunConfig``, ``ControllerConfig``, ``BenchConfig``, ...).
+        data: The mapping to validate.
+
+    Returns:
+        The validated model.
+
+    Raises:
+        ConfigError: one line naming the key.
+    """
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -74,10 +99,27 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -
 
 
 def validate_config(data: dict[str, Any]) -> RunConfig:
-    """A ``RunConfig`` from a mapping (as read from YAML); ConfigError in one line otherwise."""
+    """Validate a run config's data.
+
+    Args:
+        data: A mapping, as read from YAML.
+
+    Returns:
+        The ``RunConfig``.
+
+    Raises:
+        ConfigError: one line naming the key.
+    """
     return validated(RunConfig, data)
 
 
 def dump_config(config: BaseModel) -> str:
-    """The config as YAML, every default written out (what ``--print-config`` shows)."""
+    """A config as YAML.
+
+    Args:
+        config: A validated config.
+
+    Returns:
+        YAML text with every default written out (what ``--print-config`` shows).
+    """
     return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

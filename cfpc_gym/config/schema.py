@@ -25,14 +25,20 @@ RULE_NAMES = ("none", "eligibility", "lms", "delayed", "fel")
 
 
 class Section(BaseModel):
+    """A config section: unknown keys, inf and NaN refused; each field documented under it."""
+
     # No inf or NaN in a float key: unbounded is said with null where a key allows it.
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, allow_inf_nan=False, use_attribute_docstrings=True
+    )
 
 
 PerDof = float | list[float]
 
 
 class EnvConfig(Section):
+    """The env every controller of the run drives."""
+
     id: str
     """Gymnasium id, e.g. cfpc_gym/LinearPlant-v0."""
     kwargs: dict[str, Any] = {}
@@ -40,6 +46,8 @@ class EnvConfig(Section):
 
 
 class FeedbackConfig(Section):
+    """The PID feedback controller (the same for every controller of the run)."""
+
     kp: PerDof
     """Proportional gain(s): a scalar, or one per DOF."""
     ki: PerDof = 0.0
@@ -53,7 +61,10 @@ class FeedbackConfig(Section):
 
 
 class RaisedCosineConfig(Section):
+    """Raised-cosine bumps in time since the cue (well conditioned; the default basis)."""
+
     kind: Literal["raised_cosine"] = "raised_cosine"
+    """Which basis (the default)."""
     size: int = Field(40, ge=1)
     """Bumps per cue channel."""
     start: float = 0.0
@@ -65,8 +76,12 @@ class RaisedCosineConfig(Section):
 
 
 class AlphaConfig(Section):
+    """Double-exponential (alpha) kernels with log-spaced time constants, driven by the cue."""
+
     kind: Literal["alpha"]
+    """Which basis."""
     size: int = Field(20, ge=1)
+    """Kernels per cue channel."""
     min_time_constant: float = Field(0.02, gt=0)
     """Seconds; the fastest kernel."""
     max_time_constant: float = Field(1.0, gt=0)
@@ -76,14 +91,21 @@ class AlphaConfig(Section):
 
 
 class DelayLineConfig(Section):
+    """A tapped delay line of the cue."""
+
     kind: Literal["delay_line"]
+    """Which basis."""
     size: int = Field(40, ge=1)
+    """Taps per cue channel."""
     spacing: float = Field(0.02, gt=0)
     """Seconds between taps (a whole number of control steps)."""
 
 
 class TimeTableConfig(Section):
+    """One basis function per control step after the cue (a lookup table, as ILC learns)."""
+
     kind: Literal["time_table"]
+    """Which basis."""
     span: float = Field(1.0, gt=0)
     """Seconds after cue onset the table covers (one entry per control step)."""
 
@@ -107,6 +129,8 @@ BasisConfig = Annotated[
 
 
 class ForwardModelConfig(Section):
+    """Where the eligibility trace's closed-loop model o -> sensed output comes from."""
+
     kind: Literal["analytic", "linearized", "identified"] = "analytic"
     """analytic: the env's linear model and the PID; linearized: MuJoCo's linearisation of the body
     at rest (mjd_transitionFD) closed with the PID, allocation and delays; identified: least squares
@@ -155,17 +179,26 @@ class ForwardModelConfig(Section):
 
 
 class PidReferenceConfig(Section):
+    """Gain adaptation's reference model: the loop closed with target gains."""
+
     kind: Literal["pid"] = "pid"
+    """Which reference model (the default)."""
     kp: PerDof
     """Target gains: the reference model is the loop closed with them around the plant model, so
     some gains (these) follow it exactly."""
     ki: PerDof = 0.0
+    """Target integral gain(s)."""
     kd: PerDof = 0.0
+    """Target derivative gain(s)."""
 
 
 class SecondOrderReferenceConfig(Section):
+    """Gain adaptation's reference model: a second-order response behind the loop's delays."""
+
     kind: Literal["second_order"]
+    """Which reference model."""
     natural_freq_hz: float = Field(gt=0)
+    """Hz; the reference response's natural frequency."""
     damping_ratio: float = Field(1.0, gt=0)
     """w^2 / (s^2 + 2 zeta w s + w^2) behind the loop's delays."""
 
@@ -185,6 +218,8 @@ ReferenceModelConfig = Annotated[
 
 
 class GainAdaptationConfig(Section):
+    """The PID's own gains learned (ME-LMS or LMS) to follow a reference model."""
+
     rule: Literal["me-lms", "lms"] = "me-lms"
     """me-lms: each gain's signal (e, its integral, its derivative) filtered by the forward model;
     lms: the signal itself (the baseline)."""
@@ -206,6 +241,7 @@ class GainAdaptationConfig(Section):
     min_gain: float = 0.0
     """Gains are clipped to [min_gain, max_gain] after every step."""
     max_gain: float | None = None
+    """Upper bound of every gain (null: none)."""
 
     @field_validator("learning_rate")
     @classmethod
@@ -219,6 +255,8 @@ class GainAdaptationConfig(Section):
 
 
 class ControllerConfig(Section):
+    """One controller of the run: its learning rule, step size, forward model and optimizer."""
+
     name: str
     """Label in tables, plots and metrics.json."""
     rule: str
@@ -268,8 +306,24 @@ class ControllerConfig(Section):
 
 
 class RunConfig(Section):
+    """A run: every configured controller on the same env, trial after trial.
+
+    Example:
+        >>> config = RunConfig.model_validate(
+        ...     {
+        ...         "env": {"id": "cfpc_gym/LinearPlant-v0"},
+        ...         "feedback": {"kp": 2.0, "ki": 2.0, "kd": 0.2},
+        ...         "controllers": [{"name": "cfpc", "rule": "eligibility"}],
+        ...     }
+        ... )
+        >>> config.basis.kind, config.trials
+        ('raised_cosine', 50)
+    """
+
     name: str = "run"
+    """Label of the run: the default run directory is runs/NAME-TIMESTAMP."""
     env: EnvConfig
+    """The env every controller drives."""
     trials: int = Field(50, ge=1)
     """Trials (episodes) per controller; weights persist across them."""
     seed: int = Field(0, ge=0)
@@ -280,9 +334,13 @@ class RunConfig(Section):
     device: str = "cpu"
     """torch device of the controllers: cpu, cuda, cuda:1, ..."""
     dtype: Literal["float32", "float64"] = "float32"
+    """torch dtype of the controllers."""
     feedback: FeedbackConfig
+    """The feedback controller, the same for every controller of the run."""
     basis: BasisConfig = RaisedCosineConfig()
+    """The temporal basis of the cue (granular layer), the same for every controller."""
     controllers: list[ControllerConfig] = Field(min_length=1)
+    """The controllers, run one after another on the same task and seed."""
     tensorboard: bool = False
     """Also write per-trial scalars (RMSE, max error, lag) as TensorBoard events in the run directory."""
     divergence_factor: float = Field(10.0, gt=1)

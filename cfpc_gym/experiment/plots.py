@@ -7,6 +7,7 @@ from .results import RunResult
 
 
 def plot_error_per_trial(result: RunResult) -> bytes:
+    """Tracking RMSE per trial, one curve per controller, with the least-squares optimum."""
     figure = new_figure(figsize=(7, 4.5))
     axes = figure.subplots()
     for c in result.controllers:

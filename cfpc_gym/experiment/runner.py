@@ -184,6 +184,16 @@ def prepare_experiment(config: RunConfig) -> Experiment:
 def run_experiment(
     config: RunConfig, say: Callable[[str], None] = print, out_dir: Path | None = None
 ) -> RunResult:
+    """Build every controller of ``config`` and run them (``Experiment.run``).
+
+    Args:
+        config: The run config.
+        say: Where progress and warnings go, a line each.
+        out_dir: Where checkpoints go (and are resumed from); None: none are kept.
+
+    Returns:
+        The ``RunResult``.
+    """
     return prepare_experiment(config).run(say, out_dir)
 
 

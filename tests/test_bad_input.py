@@ -1,0 +1,130 @@
+"""Bad paths and damaged files end in one line and exit 2; nothing the user had is changed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cfpc_gym.cli import main
+
+QUICK = ["--set", "trials=1"]
+
+
+def run(capsys, *argv: str) -> tuple[int, str]:
+    code = main(list(argv))
+    return code, capsys.readouterr().err
+
+
+def one_line(err: str, *fragments: str) -> bool:
+    return err.count("\n") == 1 and err.startswith("error: ") and all(f in err for f in fragments)
+
+
+@pytest.mark.parametrize("out", ["/proc/cfpc-gym-test", "/proc/self/cfpc-gym-test/run"])
+def test_an_out_directory_that_cannot_be_made_is_one_line(capsys, out):
+    code, err = run(capsys, "run", "paper_linear", *QUICK, "--out", out)
+    assert code == 2 and one_line(err, "--out", "cannot write to")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through permission bits")
+def test_an_out_directory_without_write_permission_is_one_line(tmp_path, capsys):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    code, err = run(capsys, "run", "paper_linear", *QUICK, "--out", str(locked / "run"))
+    assert code == 2 and one_line(err, "--out", "permission denied")
+
+
+def test_a_symbolic_link_as_out_is_refused(tmp_path, capsys):
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    (tmp_path / "link").symlink_to(target)
+    code, err = run(capsys, "run", "paper_linear", *QUICK, "--out", str(tmp_path / "link"), "--force")
+    assert code == 2 and one_line(err, "symbolic link")
+    assert list(target.iterdir()) == []
+
+
+def test_a_basis_that_cannot_fit_is_refused_up_front_with_its_size(tmp_path, capsys):
+    out = tmp_path / "run"
+    code, err = run(capsys, "run", "paper_linear", "--set", "basis.size=100000000", "--out", str(out))
+    assert code == 2 and one_line(err, "basis:", "GiB", "available")
+    assert not out.exists(), "a refused run leaves no directory behind"
+
+
+def test_more_envs_than_a_sync_vector_env_can_step_are_refused(capsys):
+    code, err = run(capsys, "run", "paper_linear", "--set", "envs=1000000", "--print-config")
+    assert code == 2 and one_line(err, "envs:", "10000")
+
+
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        (lambda d: Path("/dev/zero"), "not a regular file"),
+        (lambda d: d, "not a regular file"),
+        (lambda d: (d / "big.yaml").write_text("#" * 2_000_000) and d / "big.yaml", "larger than"),
+        (lambda d: (os.mkfifo(d / "fifo.yaml"), d / "fifo.yaml")[1], "not a regular file"),
+        (
+            lambda d: (d / "key.yaml").write_text("{a: 1}: 2\n") and d / "key.yaml",
+            "a key must be a plain value",
+        ),
+        (lambda d: (d / "deep.yaml").write_text("a: " + "[" * 200 + "]" * 200) and d / "deep.yaml", "nested"),
+        (
+            lambda d: (d / "alias.yaml").write_text("a: &x [1, 2]\nb: [*x, *x]\n") and d / "alias.yaml",
+            "aliases",
+        ),
+        (lambda d: (d / "list.yaml").write_text("[1, 2]\n") and d / "list.yaml", "must be a mapping"),
+    ],
+)
+def test_config_files_that_are_not_configs_are_one_line(tmp_path, capsys, make, expected):
+    code, err = run(capsys, "run", str(make(tmp_path)), "--out", str(tmp_path / "out"))
+    assert code == 2 and one_line(err, expected)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_misspelt_config_name_lists_the_bundled_ones(capsys):
+    code, err = run(capsys, "run", "paper_lineer", "--print-config")
+    assert code == 2 and one_line(err, "paper_lineer", "paper_linear", "cued_elbow")
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "run"
+    assert main(["run", "cued_elbow", "--set", "trials=1", "--out", str(out)]) == 0
+    return out
+
+
+def test_render_with_a_damaged_checkpoint_is_one_line(finished_run, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    shutil.copytree(finished_run, run_dir)
+    (run_dir / "checkpoints" / "cfpc.pt").write_bytes(b"\x80\x02 not a checkpoint")
+    code, err = run(capsys, "render", str(run_dir), "--out", str(tmp_path / "trial.gif"))
+    assert code == 2 and one_line(err, "cfpc.pt", "corrupted")
+    assert not (tmp_path / "trial.gif").exists()
+
+
+def test_resume_of_a_run_whose_config_was_edited_is_one_line(finished_run, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    shutil.copytree(finished_run, run_dir)
+    config = (run_dir / "config.yaml").read_text().replace("size: 40", "size: 30")
+    (run_dir / "config.yaml").write_text(config.replace("trials: 1", "trials: 2"))
+    before = (run_dir / "checkpoints" / "cfpc.pt").read_bytes()
+    code, err = run(capsys, "run", "--resume", str(run_dir))
+    assert code == 2 and one_line(err, "--resume: checkpoint", "does not fit", "config.yaml edited")
+    assert (run_dir / "checkpoints" / "cfpc.pt").read_bytes() == before
+
+
+@pytest.mark.slow
+def test_render_force_replaces_a_symbolic_link_instead_of_writing_through_it(finished_run, tmp_path):
+    precious = tmp_path / "precious.gif"
+    precious.write_bytes(b"keep me")
+    link = tmp_path / "trial.gif"
+    link.symlink_to(precious)
+    # A fresh interpreter: MuJoCo picks its OpenGL backend at first import (MUJOCO_GL=egl).
+    argv = [sys.executable, "-m", "cfpc_gym.cli", "render", str(finished_run), "--out", str(link), "--force"]
+    done = subprocess.run(argv, env={**os.environ, "MUJOCO_GL": "egl"}, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert precious.read_bytes() == b"keep me"
+    assert not link.is_symlink() and link.read_bytes()[:3] == b"GIF"
