@@ -105,12 +105,7 @@ class ForwardModel:
         Returns:
             The response (N, D_out).
         """
-        state = np.zeros(self.order)
-        outputs = np.empty((len(inputs), self.outputs))
-        for k, u in enumerate(np.asarray(inputs, dtype=np.float64)):
-            outputs[k] = self.c @ state + self.d @ u
-            state = self.a @ state + self.b @ u
-        return outputs
+        return _simulate(lambda step: self, self.order, self.outputs, inputs)
 
     def impulse_response(self, steps: int) -> np.ndarray:
         """The Markov parameters h[k] = C A^(k-1) B, h[0] = D.
@@ -181,13 +176,7 @@ class TimeVaryingForwardModel:
         Returns:
             The response (N, D_out).
         """
-        state = np.zeros(self.order)
-        outputs = np.empty((len(inputs), self.outputs))
-        for k, u in enumerate(np.asarray(inputs, dtype=np.float64)):
-            model = self.at(k)
-            outputs[k] = model.c @ state + model.d @ u
-            state = model.a @ state + model.b @ u
-        return outputs
+        return _simulate(self.at, self.order, self.outputs, inputs)
 
     def is_stable(self) -> bool:
         """Whether the model that runs on after the last step is stable."""
@@ -373,3 +362,14 @@ def _loop(plant, controllers, dt, sensory_delay_steps, motor_delay_steps, inject
     else:
         raise ValueError(f"injection must be 'error' or 'motor', got {injection!r}")
     return ForwardModel.from_system(loop)
+
+
+def _simulate(model_at, order: int, outputs: int, inputs: np.ndarray) -> np.ndarray:
+    """The response (N, outputs) from rest of the model ``model_at(k)`` that runs at step k."""
+    state = np.zeros(order)
+    response = np.empty((len(inputs), outputs))
+    for k, u in enumerate(np.asarray(inputs, dtype=np.float64)):
+        model = model_at(k)
+        response[k] = model.c @ state + model.d @ u
+        state = model.a @ state + model.b @ u
+    return response
