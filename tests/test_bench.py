@@ -101,7 +101,7 @@ def sweep_args(out) -> list[str]:
 def test_sweep_on_ray_gives_the_local_results(tmp_path, capsys, monkeypatch):
     code, _, err = cli(capsys, *sweep_args(tmp_path / "ray"), "--workers", "2")
     assert code == 0 and "Ray:" in err
-    monkeypatch.setattr("cfpc_gym.sweep.ray_available", lambda: False)  # as if Ray were not installed
+    monkeypatch.setattr("cfpc_gym.bench.sweep.ray_available", lambda: False)  # as if Ray were not installed
     code, _, err = cli(capsys, *sweep_args(tmp_path / "local"), "--workers", "1")
     assert code == 0 and "Ray is not installed" in err
     cells = [json.loads((tmp_path / d / "results.json").read_text())["cells"] for d in ("ray", "local")]

@@ -22,7 +22,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -98,16 +98,16 @@ class CellResult:
         wall = self.curve.wall_time_s[-1] if self.curve.wall_time_s else 0.0
         return self.curve.env_steps[-1] / wall if wall > 0 else math.nan
 
+    def to_dict(self) -> dict:
+        """A flat mapping: the cell's fields, then the curve, status and note (results.json, cells.jsonl)."""
+        return {**asdict(self.cell), "curve": asdict(self.curve), "status": self.status, "note": self.note}
+
     @classmethod
     def from_dict(cls, data: dict) -> CellResult:
-        """The inverse of ``dataclasses.asdict``."""
-        cell = data["cell"]
-        return cls(
-            cell=Cell(**{**cell, "task_overrides": tuple(cell.get("task_overrides", ()))}),
-            curve=Curve(**data["curve"]),
-            status=data["status"],
-            note=data["note"],
-        )
+        """The inverse of ``to_dict``."""
+        cell = {name: data[name] for name in Cell.__dataclass_fields__ if name in data}
+        cell["task_overrides"] = tuple(cell.get("task_overrides", ()))
+        return cls(Cell(**cell), Curve(**data["curve"]), data["status"], data["note"])
 
 
 def task_config(cell: Cell) -> RunConfig:

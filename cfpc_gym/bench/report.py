@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -189,7 +189,7 @@ def csv(results: list[CellResult]) -> str:
 
 def as_json(results: list[CellResult]) -> list[dict]:
     """Every cell as a plain mapping (results.json)."""
-    return [asdict(r) for r in results]
+    return [r.to_dict() for r in results]
 
 
 def write_outputs(bench: BenchConfig, profile: str, results: list[CellResult], out: Path) -> list[Path]:

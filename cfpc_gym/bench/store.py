@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from pathlib import Path
 
 from ..errors import CheckpointError
@@ -17,7 +16,7 @@ def save_cell(out: Path, profile: str, result: CellResult) -> None:
     """Append one finished cell to ``out/cells.jsonl``: a crash or a kill loses no finished work."""
     out.mkdir(parents=True, exist_ok=True)
     with open(out / CELLS, "a") as stream:
-        stream.write(json.dumps({**asdict(result), "profile": profile}) + "\n")
+        stream.write(json.dumps({**result.to_dict(), "profile": profile}) + "\n")
 
 
 def load_cells(out: Path, profile: str) -> dict[tuple, CellResult]:
