@@ -36,8 +36,8 @@ def basis_size(config: RunConfig, spec: TrackingSpec) -> int:
 
 def controller_bytes(config: RunConfig, spec: TrackingSpec, batch_size: int) -> int:
     """A lower bound on the memory one controller takes: weights, eligibility traces (two
-    buffers of (outputs + order + inputs) rows per weight, order >= 1), basis tables, and recursive
-    least squares' covariance where a controller uses it."""
+    buffers of (outputs + order + inputs) rows per weight, order >= 1), basis tables, recursive
+    least squares' covariance and Gauss-Newton's normal matrices where a controller uses them."""
     features = spec.cues * basis_size(config, spec)
     dofs, item = spec.dofs, 8 if config.dtype == "float64" else 4
     weights = batch_size * dofs * features
@@ -47,7 +47,16 @@ def controller_bytes(config: RunConfig, spec: TrackingSpec, batch_size: int) -> 
     rls = max(
         (batch_size * (dofs * features) ** 2 for c in config.controllers if c.optimizer == "rls"), default=0
     )
-    return item * (weights + traces + tables + rls)
+    # gauss_newton: two float64 (P, P) matrices, this trial's and the best trial's, per env.
+    second_order = max(
+        (
+            2 * 8 * batch_size * (dofs * features) ** 2
+            for c in config.controllers
+            if c.optimizer == "gauss_newton"
+        ),
+        default=0,
+    )
+    return item * (weights + traces + tables + rls) + second_order
 
 
 def _basis_duration(config: RunConfig) -> float:

@@ -17,8 +17,10 @@ from .forward_models import (
     pure_delay,
 )
 from .gain_adaptation import GAIN_RULES, GainAdaptation, second_order_model
+from .gauss_newton import GaussNewton
 from .identification import identify_arx, identify_fir, variance_accounted_for
-from .learners import OPTIMIZERS, GradientDescent, Learner, RecursiveLeastSquares, make_learner
+from .learners import GradientDescent, Learner, RecursiveLeastSquares
+from .optimizers import OPTIMIZERS, make_learner
 from .rules import RULE_NAMES, LearningRule, make_rule
 from .types import Controller
 
@@ -37,6 +39,7 @@ __all__ = [
     "FeedForward",
     "ForwardModel",
     "GainAdaptation",
+    "GaussNewton",
     "GradientDescent",
     "Learner",
     "LearningRule",

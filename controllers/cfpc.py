@@ -8,7 +8,8 @@ Per step k, for each env in the batch:
     o     = W phi                                   feed-forward output
     u     = PID(e + o)      (or PID(e) + o for FEL) counterfactual error into feedback
 and ``update()`` then learns from the teacher (e, or the feedback command for FEL) and eps, by
-the controller's learner (``learners.py``): the paper's gradient step, or recursive least squares.
+the controller's learner (``learners.py``, ``gauss_newton.py``): the paper's gradient step,
+recursive least squares, or a Gauss-Newton step between trials.
 With ``gain_adaptation`` the PID's own gains learn too, from the model-following error
 (``gain_adaptation.py``); it works with any rule, ``none`` included (the eligibility rule's
 closed-loop model keeps the gains it was built with).
@@ -58,8 +59,9 @@ class CFPC(nn.Module):
         rule: which trace the weights keep, where the output goes, what teaches it
             (``make_rule``); rule ``none`` is feedback alone.
         learner: how the weights learn from the trace: ``GradientDescent`` (the default, at
-            learning rate 0.01), ``RecursiveLeastSquares``, or ``make_learner(name, ...)``. The
-            controller binds it to its rule and weights; one learner serves one controller.
+            learning rate 0.01), ``RecursiveLeastSquares``, ``GaussNewton`` (a step between
+            trials, taken at ``reset``), or ``make_learner(name, ...)``. The controller binds it
+            to its rule, weights and basis size; one learner serves one controller.
         shared_weights: one weight matrix for the whole batch, which learns the batch-mean change,
             instead of one per env.
         gain_adaptation: adapts the gains of ``feedback`` (torch only), or None.
@@ -113,7 +115,7 @@ class CFPC(nn.Module):
             kw = {"batch_size": self.batch_size, "device": self.device, "dtype": self.dtype}
             self.feedforward = FeedForward(self.dofs, basis.features, shared=shared_weights, **kw)
             self.eligibility = EligibilityFilter(rule.trace, basis.features, **kw)
-            self.learner.bind(rule, self.feedforward)
+            self.learner.bind(rule, self.feedforward, basis_size=basis.size)
         self._progress = _Progress()  # the contract (types.py): each update() consumes one step()
         self._backend: Backend | None = None
         self.backend = backend
@@ -192,7 +194,8 @@ class CFPC(nn.Module):
         That is the PID's integral and derivative, the basis's cue history, the trace filter's
         state, the learner's and gain adaptation's per-trial filters. Weights, gains, the learner's
         estimates and the operating point persist, and so do the last step's signals and trace: an
-        ``update`` still learns from that step.
+        ``update`` still learns from that step. A learner that steps between trials
+        (``GaussNewton``) ends the envs' trials here and moves their weights.
 
         Args:
             mask: (B,) bool, the envs that start a trial (None: all).

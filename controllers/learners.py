@@ -9,7 +9,7 @@
 A learner is made from its settings alone and handed to ``CFPC(..., learner=...)``, which binds
 it to its rule and feed-forward module (``Learner.bind``): only then does a learner that keeps
 state per env (recursive least squares) know the batch, the features, the device and the dtype.
-``make_learner`` builds one by the config's optimizer name.
+``make_learner`` (``optimizers.py``) builds one by the config's optimizer name.
 """
 
 from __future__ import annotations
@@ -22,13 +22,12 @@ import torch
 from torch import nn
 
 from .eligibility import ResponseFilter
+from .penalties import check_penalty, penalty_matrix
 
 if TYPE_CHECKING:
     from .feedforward import FeedForward
     from .forward_models import ForwardModel, TimeVaryingForwardModel
     from .rules import LearningRule
-
-OPTIMIZERS = ("gradient", "rls")
 
 
 class Learner(nn.Module):
@@ -41,12 +40,13 @@ class Learner(nn.Module):
 
     name: ClassVar[str] = "custom"  # the config's optimizer name, for messages
 
-    def bind(self, rule: LearningRule, feedforward: FeedForward) -> None:
+    def bind(self, rule: LearningRule, feedforward: FeedForward, *, basis_size: int | None = None) -> None:
         """Fit the learner to the controller that holds it; CFPC calls it once, at construction.
 
         Args:
             rule: the controller's learning rule (its trace model, where its output goes).
             feedforward: the weights it will move (their batch, features, device and dtype).
+            basis_size: K, the features per cue channel, ordered in time (None: one channel of F).
 
         Raises:
             ValueError: the learner cannot serve this controller.
@@ -107,10 +107,18 @@ class GradientDescent(Learner):
     Shared weights take the mean change of the envs that acted, so the step size does not depend
     on the batch size. ``learning_rate`` may be changed at any step.
 
+    An optional penalty adds 1/2 w^T (ridge I + smoothness D^T D) w per step to the cost, D the
+    second differences along each cue channel's basis index (``penalties.py``): each step
+    then also moves W -= learning_rate (ridge W + smoothness D^T D W), in the envs that learn, so
+    that a fine basis does not let high frequencies creep up. ``GaussNewton`` minimises the same
+    cost. Without a penalty (the default) the update is exactly the plain one.
+
     Args:
         learning_rate: the step size (>= 0; 0 freezes the weights).
         normalized: divide the step by regularization + mean_i |eps_i|^2 per env (NLMS).
         regularization: the normalisation's floor (> 0).
+        ridge: the weight decay per step (>= 0).
+        smoothness: the penalty per step on the weights' curvature along the basis index (>= 0).
 
     Example:
         >>> learner = GradientDescent(0.05, normalized=True)  # then CFPC(pid, basis, rule, learner=learner)
@@ -119,14 +127,38 @@ class GradientDescent(Learner):
     name = "gradient"
 
     def __init__(
-        self, learning_rate: float = 0.01, *, normalized: bool = False, regularization: float = 1e-3
+        self,
+        learning_rate: float = 0.01,
+        *,
+        normalized: bool = False,
+        regularization: float = 1e-3,
+        ridge: float = 0.0,
+        smoothness: float = 0.0,
     ):
         super().__init__()
         if learning_rate < 0:
             raise ValueError(f"learning_rate must be >= 0, got {learning_rate}")
         if regularization <= 0:
             raise ValueError(f"regularization must be > 0, got {regularization}")
+        check_penalty(ridge, smoothness)
         self.learning_rate, self.normalized, self.regularization = learning_rate, normalized, regularization
+        self.ridge, self.smoothness = ridge, smoothness
+
+    @property
+    def penalized(self) -> bool:
+        """Whether the weights carry a penalty (ridge or smoothness)."""
+        return self.ridge > 0 or self.smoothness > 0
+
+    def bind(self, rule: LearningRule, feedforward: FeedForward, *, basis_size: int | None = None) -> None:
+        """See ``Learner.bind``: builds the penalty matrix (F, F) where there is a penalty."""
+        if not self.penalized:
+            return
+        weights = feedforward.weights
+        matrix = penalty_matrix(self.ridge, self.smoothness, feedforward.features, basis_size)
+        penalty = torch.as_tensor(matrix).to(device=weights.device, dtype=weights.dtype)
+        if "penalty" in self._buffers and not torch.equal(self.penalty, penalty):
+            raise ValueError("a GradientDescent with a penalty serves controllers of one basis: one each")
+        self.register_buffer("penalty", penalty, persistent=False)
 
     def update(
         self,
@@ -136,6 +168,23 @@ class GradientDescent(Learner):
         active: torch.Tensor | None = None,
     ) -> None:
         """See ``Learner.update``."""
+        if not self.penalized or self.learning_rate == 0:
+            self._step(feedforward, trace, teacher, active)
+            return
+        # The penalty's gradient at the weights before the step, in the envs that learn.
+        decay = torch.matmul(feedforward.weights, self.penalty).mul_(self.learning_rate)
+        if active is not None:
+            decay.mul_(active.any() if feedforward.shared else active.reshape(-1, 1, 1))
+        self._step(feedforward, trace, teacher, active)
+        feedforward.weights.sub_(decay)
+
+    def _step(
+        self,
+        feedforward: FeedForward,
+        trace: torch.Tensor,
+        teacher: torch.Tensor,
+        active: torch.Tensor | None,
+    ) -> None:
         if active is not None:
             teacher = teacher * active.unsqueeze(1)
             if feedforward.shared:  # the mean of the changes of the envs that acted
@@ -187,7 +236,19 @@ class GradientDescent(Learner):
                     np.multiply(change, teacher[:, i, None, None], out=change)
                     np.add(weights, change, out=weights)
 
-        return update
+        if not self.penalized:
+            return update
+        penalty, decay = self.penalty.numpy(), np.empty_like(weights)
+
+        def penalized_update(trace: np.ndarray, teacher: np.ndarray, active: np.ndarray | None) -> None:
+            np.matmul(weights, penalty, out=decay)  # the penalty's gradient before the step, as in torch
+            np.multiply(decay, np.asarray(self.learning_rate, dtype=weights.dtype), out=decay)
+            if active is not None:
+                np.multiply(decay, active.any() if shared else active[:, None, None], out=decay)
+            update(trace, teacher, active)
+            np.subtract(weights, decay, out=weights)
+
+        return penalized_update
 
 
 class RecursiveLeastSquares(Learner):
@@ -234,7 +295,7 @@ class RecursiveLeastSquares(Learner):
         self.forgetting, self.regularization = forgetting, regularization
         self.loop_gain_variance = loop_gain_variance
 
-    def bind(self, rule: LearningRule, feedforward: FeedForward) -> None:
+    def bind(self, rule: LearningRule, feedforward: FeedForward, *, basis_size: int | None = None) -> None:
         """See ``Learner.bind``: allocates the estimate, covariance and response filter per env."""
         if "estimate" in self._buffers:
             raise ValueError("a RecursiveLeastSquares learner serves one controller; make one per controller")
@@ -303,45 +364,3 @@ class RecursiveLeastSquares(Learner):
             forgets.logical_and_(active.bool())
         factor = torch.where(forgets, 1.0 / self.forgetting, 1.0).to(self.covariance.dtype)
         self.covariance.mul_(factor[:, None, None])
-
-
-def make_learner(
-    optimizer: str = "gradient",
-    *,
-    learning_rate: float = 0.01,
-    normalized: bool = False,
-    regularization: float = 1e-3,
-    forgetting: float = 1.0,
-    rls_regularization: float = 1e-3,
-    loop_gain_variance: float = 10.0,
-) -> Learner:
-    """A learner by the config's optimizer name, from the config's (flat) learning settings.
-
-    Each optimizer reads its own settings and ignores the other's, as a config holds both.
-
-    Args:
-        optimizer: ``"gradient"`` (``GradientDescent``) or ``"rls"`` (``RecursiveLeastSquares``).
-        learning_rate: gradient: the step size.
-        normalized: gradient: normalise the step by the trace power.
-        regularization: gradient: the normalisation's floor.
-        forgetting: rls: the factor on old data per step.
-        rls_regularization: rls: the prior precision of the weights (a ridge penalty).
-        loop_gain_variance: rls: the prior variance of the loop gain.
-
-    Returns:
-        The learner, unbound: give it to one ``CFPC``.
-
-    Raises:
-        ValueError: an unknown optimizer, or a setting out of range.
-
-    Example:
-        >>> make_learner("rls", forgetting=0.999)
-        RecursiveLeastSquares()
-    """
-    if optimizer == "gradient":
-        return GradientDescent(learning_rate, normalized=normalized, regularization=regularization)
-    if optimizer == "rls":
-        return RecursiveLeastSquares(
-            forgetting=forgetting, regularization=rls_regularization, loop_gain_variance=loop_gain_variance
-        )
-    raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")

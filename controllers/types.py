@@ -17,7 +17,8 @@ controlled degrees of freedom; its state tensors lead with B. Per control step:
   clears their per-trial memory (PID integral and derivative, basis cue history, the states of
   the trace and other filters). Learned weights, adapted gains, learner estimates and the operating point
   persist, and so does the last step's record: an ``update`` after a ``reset`` still learns from
-  the step before it.
+  the step before it. A learner that steps between trials (``GaussNewton``) moves the weights of
+  the envs whose trials ``reset`` ends: update a trial's last step before the reset.
 - ``state_dict()`` / ``load_state_dict()`` come from ``nn.Module``: weights, gains and filter
   state (checkpoints fall between trials).
 

@@ -42,7 +42,7 @@ def test_a_killed_run_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch,
     monkeypatch.setattr(runner, "save_checkpoint", save)
 
     assert main(["run", "--resume", str(killed)]) == 0
-    for name in ("cfpc", "lms", "delayed", "fel"):  # feedback-only has no weights
+    for name in ("cfpc", "lms", "delayed", "fel", "cfpc-gn"):  # feedback-only has no weights
         assert torch.equal(weights(whole, name), weights(killed, name))
     assert without_timings(whole) == without_timings(killed)
 
@@ -78,7 +78,7 @@ def test_metrics_csv_has_a_row_per_trial_with_the_anticipation_lag(tmp_path):
     assert main(["run", "paper_linear", "--set", "trials=2", "--out", str(run_dir)]) == 0
     rows = (run_dir / "metrics.csv").read_text().splitlines()
     assert rows[0] == "controller,rule,trial,rmse,max_error,lag_s,env_steps,wall_time_s"
-    assert len(rows) == 1 + 5 * 2
+    assert len(rows) == 1 + 6 * 2
     feedback_only = rows[1].split(",")
     assert float(feedback_only[5]) >= 0.05, "feedback alone trails the target by at least the delay"
 

@@ -127,7 +127,7 @@ def method_config(
     learning_rate: float | None = None,
 ) -> RunConfig:
     """The task's run config with this method as its only controller."""
-    by_rule = {c.rule: c for c in task.controllers}
+    by_rule = {c.rule: c for c in task.controllers if c.optimizer == "gradient"}  # the per-step rules
     update: dict[str, Any] = {"name": f"{task.name}-{method}", "seed": seed, "trials": trials, "envs": 1}
     if method == "feedback":
         controller = ControllerConfig(name=method, rule="none")
@@ -136,6 +136,22 @@ def method_config(
             name=method, rule="delayed", learning_rate=ilc.learning_rate, trace_delay=ilc.lead
         )
         update["basis"] = TimeTableConfig(kind="time_table", span=ilc.span)
+    elif method in ("gauss_newton", "noilc"):
+        # The task's own Gauss-Newton controller, else its eligibility trace (forward model) with the
+        # default settings; norm-optimal ILC is the same learner on a table with one entry per
+        # control step, its size penalised.
+        own = [c for c in task.controllers if c.optimizer == "gauss_newton" and c.rule == "eligibility"]
+        if own:
+            settings = own[0].model_dump(exclude={"name"})
+        elif "eligibility" in by_rule:
+            settings = {"forward_model": by_rule["eligibility"].forward_model.model_dump()}
+        else:
+            settings = {}
+        if method == "noilc":
+            settings["ridge"] = ilc.ridge
+            update["basis"] = TimeTableConfig(kind="time_table", span=ilc.span)
+        settings.update(name=method, rule="eligibility", optimizer="gauss_newton")
+        controller = validated(ControllerConfig, settings)
     else:
         if method in by_rule:
             settings = by_rule[method].model_dump()

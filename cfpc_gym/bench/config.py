@@ -13,7 +13,7 @@ from ..config.files import BENCH_CONFIGS
 from ..config.loading import dump_config
 
 ALGORITHMS = ("ppo", "sac")  # Stable-Baselines3 (baselines.py)
-TRIAL_METHODS = ("feedback", "eligibility", "lms", "delayed", "fel", "ilc")
+TRIAL_METHODS = ("feedback", "eligibility", "gauss_newton", "lms", "delayed", "fel", "ilc", "noilc")
 METHODS = TRIAL_METHODS + ALGORITHMS
 
 
@@ -40,7 +40,9 @@ class ILCConfig(Section):
     lead: float = Field(0.15, ge=0)
     """Seconds: entry t learns from the error at t + lead (the loop's delay and lag)."""
     span: float = Field(2.0, gt=0)
-    """Seconds after the cue the table covers."""
+    """Seconds after the cue the table covers (P-type and norm-optimal ILC)."""
+    ridge: float = Field(1e-4, ge=0)
+    """Norm-optimal ILC: the penalty on the table's size, per control step of the cost."""
 
 
 class RLConfig(Section):

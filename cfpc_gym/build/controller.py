@@ -72,6 +72,12 @@ def make_controller(config: RunConfig, controller: ControllerConfig, env: gym.En
             forgetting=controller.forgetting,
             rls_regularization=controller.rls_regularization,
             loop_gain_variance=controller.loop_gain_variance,
+            ridge=controller.ridge,
+            smoothness=controller.smoothness,
+            damping=controller.damping,
+            damping_factor=controller.damping_factor,
+            min_damping=controller.min_damping,
+            patience=controller.patience,
         )
         return CFPC(
             pid,

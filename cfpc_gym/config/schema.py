@@ -275,16 +275,31 @@ class ControllerConfig(Section):
     """Rule eligibility: where the trace filter comes from."""
     trace_delay: float | None = Field(None, ge=0)
     """Rule delayed: seconds; default the env's sensory delay."""
-    optimizer: Literal["gradient", "rls"] = "gradient"
-    """How the weights learn from the trace: gradient (the paper's rule, step learning_rate) or rls
-    (recursive least squares, which also learns the loop's gain relative to the forward model;
-    ignores learning_rate and normalized; per-env weights only)."""
+    optimizer: Literal["gradient", "rls", "gauss_newton"] = "gradient"
+    """How the weights learn from the trace: gradient (the paper's rule, a step of learning_rate
+    every control step), rls (recursive least squares, which also learns the loop's gain relative
+    to the forward model; per-env weights only) or gauss_newton (one damped Gauss-Newton step
+    between trials, on the trial's traces as the Jacobian of its error; a trust region undoes a
+    trial whose error rose). rls and gauss_newton ignore learning_rate and normalized."""
     forgetting: float = Field(1.0, gt=0, le=1)
     """rls: forgetting factor per step (1: weigh every trial alike; 1 - 1/steps: remember ~one trial)."""
     rls_regularization: float = Field(1e-3, gt=0)
     """rls: ridge penalty on the weights (prior precision)."""
     loop_gain_variance: float = Field(10.0, ge=0)
     """rls: prior variance of the true loop gain / the forward model's gain (0: trust the model)."""
+    ridge: float = Field(0.0, ge=0)
+    """gradient and gauss_newton: penalty on the weights' size, per control step of the cost (0: none)."""
+    smoothness: float = Field(0.0, ge=0)
+    """gradient and gauss_newton: penalty on the weights' curvature along the basis (in time since the
+    cue), per control step of the cost: keeps high frequencies of a fine basis down (0: none)."""
+    damping: float = Field(1e-3, gt=0)
+    """gauss_newton: the first step's damping (trust region), relative to the data's mean diagonal."""
+    damping_factor: float = Field(10.0, gt=1)
+    """gauss_newton: the damping's factor up (a trial whose error rose, or a poor step) or down."""
+    min_damping: float = Field(1e-9, gt=0)
+    """gauss_newton: the damping's floor."""
+    patience: int = Field(2, ge=1)
+    """gauss_newton: rejected trials in a row before a trial re-measures the best weights."""
     gain_adaptation: GainAdaptationConfig | None = None
     """Adapt the feedback gains too, per env, to follow a reference model (None: fixed gains)."""
 
@@ -347,6 +362,11 @@ class RunConfig(Section):
     """A run diverges when a trial's RMSE is not finite or exceeds this multiple of the smaller of
     its first trial's RMSE and the movement's RMS (the target less its start); with gain
     adaptation, also when its model-following RMSE exceeds this multiple of the first trial's."""
+    safeguard_factor: float | None = Field(3.0, gt=1)
+    """A trial whose RMSE exceeds this multiple of the best trial's so far is undone: the controller
+    goes back to its state after the best trial and its learning rate (optimizer gradient) is
+    halved; the run log and metrics (safeguard_trials) say so. null: off (for tasks that change by
+    design, such as a force field switched on)."""
 
     @model_validator(mode="after")
     def _unique_names(self) -> RunConfig:

@@ -22,7 +22,7 @@ def summary_table(result: RunResult) -> str:
         lags = " -> ".join(
             "-" if lag is None else f"{lag * 1000:.0f} ms" for lag in (c.trial_lag_s[0], c.trial_lag_s[-1])
         )
-        status = f"diverged (trial {c.diverged_at_trial})" if c.diverged_at_trial is not None else "ok"
+        status = _status(c)
         rows.append((c.name, c.rule, f"{c.trial_rmse[0]:.4g}", f"{c.final_rmse:.4g}", ratio, lags, status))
     if optimum is None:  # no linear model, no optimum column
         rows = [row[:4] + row[5:] for row in rows]
@@ -42,6 +42,16 @@ def summary_table(result: RunResult) -> str:
                 f"{c.trial_model_rmse[0]:.4g} -> {c.trial_model_rmse[-1]:.4g}"
             )
     return "\n".join(lines)
+
+
+def _status(result) -> str:
+    if result.diverged_at_trial is not None:
+        return f"diverged (trial {result.diverged_at_trial})"
+    if result.safeguard_trials:
+        trials = ", ".join(str(t) for t in result.safeguard_trials[:3])
+        more = f" +{len(result.safeguard_trials) - 3}" if len(result.safeguard_trials) > 3 else ""
+        return f"safeguard undid trial {trials}{more}"
+    return "ok"
 
 
 def _values(values: list[float]) -> str:

@@ -35,6 +35,9 @@ class ControllerResult:
         trial_gains: Gain adaptation only: the gains after each trial (mean over envs), by name.
         env_steps: Environment steps taken, all envs together.
         diverged_at_trial: The trial at which learning was stopped as diverged, or None.
+        safeguard_trials: The trials the safeguard undid (their error exceeded ``safeguard_factor``
+            times the best trial's): the controller went back to its state after ``best_trial``.
+        best_trial: The trial with the lowest RMSE so far, whose state the safeguard goes back to.
         relinearized_trial: ``schedule: movement``: the trial the forward model was last
             re-linearised along (0: still the feedback-only trial's model).
         relinearized_along: That trial's joint commands of env 0 (steps, D), or None.
@@ -52,10 +55,13 @@ class ControllerResult:
     trial_gains: list[dict[str, list[float]]] = field(default_factory=list)
     env_steps: int = 0
     diverged_at_trial: int | None = None
+    safeguard_trials: list[int] = field(default_factory=list)
+    best_trial: int = 0
     relinearized_trial: int = 0
     relinearized_along: np.ndarray | None = None
     first_trial: TrialRecord | None = None
     last_trial: TrialRecord | None = None
+    best_state: dict[str, Any] | None = None  # the controller's state_dict after best_trial
 
     @property
     def final_rmse(self) -> float:
@@ -92,7 +98,7 @@ class ControllerResult:
 RECORDED = tuple(
     f.name
     for f in fields(ControllerResult)
-    if f.name not in ("name", "rule", "relinearized_along", "first_trial", "last_trial")
+    if f.name not in ("name", "rule", "relinearized_along", "first_trial", "last_trial", "best_state")
 )
 
 

@@ -47,6 +47,7 @@ def run_controller(
         if result.relinearized_along is not None:
             along, trial = result.relinearized_along, result.relinearized_trial
             agent.controller.set_forward_model(movement_model(config, settings, along, trial))
+        scale_learning_rate(agent, settings, 0.5 ** len(result.safeguard_trials))
     while not result.finished(config.trials):
         trial = result.trials_done
         start = time.perf_counter()
@@ -66,6 +67,8 @@ def run_controller(
             gains = adaptation.gains.mean(0)  # (D, 3)
             result.trial_gains.append({name: gains[:, i].tolist() for i, name in enumerate(GAINS)})
         why = divergence(config, result)
+        if why is None and guarded(config, settings):
+            safeguard(config, settings, agent, result, say)
         if why is not None:
             result.diverged_at_trial = trial
             say(
@@ -95,6 +98,52 @@ def run_controller(
             on_trial(result)
     agent.env.close()
     return result
+
+
+def safeguard(
+    config: RunConfig,
+    settings: ControllerConfig,
+    agent: CFPCAgent,
+    result: ControllerResult,
+    say: Callable[[str], None],
+) -> None:
+    """After a trial: keep the controller's state if the trial is the best so far; undo a trial
+    whose RMSE exceeds ``safeguard_factor`` times the best (back to the best trial's state, the
+    learning rate halved)."""
+    trial, rmse = result.trials_done - 1, result.trial_rmse[-1]
+    best = result.trial_rmse[result.best_trial]
+    if result.best_state is None or rmse < best:
+        result.best_trial, result.best_state = trial, _copy(agent.controller.state_dict())
+    elif rmse > config.safeguard_factor * best:
+        result.safeguard_trials.append(trial)
+        agent.controller.load_state_dict(_copy(result.best_state))
+        scale_learning_rate(agent, settings, 0.5 ** len(result.safeguard_trials))
+        halved = (
+            "learning rate halved, " if settings.optimizer == "gradient" and settings.rule != "none" else ""
+        )
+        say(
+            f"controller {settings.name!r} ({settings.rule}): trial {trial} RMSE {rmse:.4g} > "
+            f"{config.safeguard_factor:g} x the best, {best:.4g} (trial {result.best_trial}); "
+            f"safeguard: {halved}back to the state after trial {result.best_trial}"
+        )
+
+
+def guarded(config: RunConfig, settings: ControllerConfig) -> bool:
+    """Whether the safeguard watches this controller: one that learns, by a per-step rule (the
+    gauss_newton optimizer undoes a worse trial itself, and raises its damping)."""
+    learns = settings.rule != "none" or settings.gain_adaptation is not None
+    return config.safeguard_factor is not None and learns and settings.optimizer != "gauss_newton"
+
+
+def scale_learning_rate(agent: CFPCAgent, settings: ControllerConfig, factor: float) -> None:
+    """Set a gradient learner's step to ``factor`` times the configured one."""
+    learner = agent.controller.learner
+    if settings.optimizer == "gradient" and hasattr(learner, "learning_rate"):
+        learner.learning_rate = settings.learning_rate * factor
+
+
+def _copy(state: dict) -> dict:
+    return {key: value.clone() for key, value in state.items()}
 
 
 def follows_movement(settings: ControllerConfig) -> int | None:

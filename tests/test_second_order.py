@@ -1,0 +1,93 @@
+"""The trial-level Gauss-Newton learner and the safeguard, end to end on the bundled tasks.
+
+Measured claims (docs/BENCHMARKS.md, "Second-order learner"): on paper_linear the learner lands on
+the basis's least-squares optimum within a few trials, on a plant the gradient rule finds hard too;
+a worse trial is undone (gradient rules: back to the best trial's state, step halved)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from cfpc_gym.analysis.optimum import least_squares_optimum
+from cfpc_gym.config import load_config
+from cfpc_gym.experiment.runner import run_controller
+
+GN = "{name: cfpc-gn, rule: eligibility, optimizer: gauss_newton, forward_model: {kind: analytic}}"
+SLOW_PLANT = [  # the 0.7 Hz plant a new user tried: the gradient rule ends at 2.57x the optimum
+    "env.kwargs.natural_freq_hz=0.7",
+    "env.kwargs.damping_ratio=0.4",
+    "env.kwargs.sensory_delay=0.06",
+    "feedback.kp=1",
+    "feedback.ki=1",
+    "feedback.kd=0.1",
+]
+
+
+def gauss_newton_ratios(overrides: list[str], trials: int) -> list[float]:
+    config = load_config("paper_linear", [*overrides, f"trials={trials}", f"controllers=[{GN}]"])
+    optimum = least_squares_optimum(config).rmse
+    return [rmse / optimum for rmse in run_controller(config, 0, say=lambda m: None).trial_rmse]
+
+
+def test_paper_linear_lands_on_the_least_squares_optimum_within_five_trials():
+    ratios = gauss_newton_ratios([], 5)
+    assert min(ratios) <= 1.02 and ratios[-1] <= 1.02, ratios
+
+
+def test_on_the_slow_plant_it_lands_within_ten_trials():
+    ratios = gauss_newton_ratios(SLOW_PLANT, 10)
+    assert ratios[-1] <= 1.05, ratios
+
+
+@pytest.mark.parametrize(
+    "plant",
+    [
+        ["env.kwargs.natural_freq_hz=0.5", "env.kwargs.damping_ratio=0.3"],
+        ["env.kwargs.natural_freq_hz=1.5", "env.kwargs.damping_ratio=0.7"],
+        ["env.kwargs.sensory_delay=0.02"],
+        ["env.kwargs.sensory_delay=0.08", "feedback.kp=1", "feedback.ki=1", "feedback.kd=0.1"],
+    ],
+)
+def test_stable_plants_of_the_family_end_below_their_first_trial_and_near_the_optimum(plant):
+    ratios = gauss_newton_ratios(plant, 8)
+    assert all(math.isfinite(r) for r in ratios)
+    assert ratios[-1] <= ratios[0] and ratios[-1] <= 1.05, ratios
+
+
+def test_the_safeguard_undoes_a_worse_trial_and_changes_nothing_before_it_acts():
+    lms = "controllers=[{name: lms, rule: lms, learning_rate: 0.08}]"
+    guarded = load_config("paper_linear", ["trials=12", lms])
+    free = load_config("paper_linear", ["trials=12", lms, "safeguard_factor=null"])
+    said: list[str] = []
+    with_guard = run_controller(guarded, 0, say=said.append)
+    without = run_controller(free, 0, say=lambda m: None)
+    first = with_guard.safeguard_trials[0]
+    assert with_guard.trial_rmse[: first + 1] == without.trial_rmse[: first + 1]
+    assert with_guard.trial_rmse[first] > 3 * min(with_guard.trial_rmse[:first])
+    assert with_guard.trial_rmse[first + 1] < with_guard.trial_rmse[first] / 2, "back to the best state"
+    assert max(with_guard.trial_rmse) < max(without.trial_rmse)
+    assert any(f"trial {first} RMSE" in line and "safeguard" in line for line in said)
+
+
+@pytest.mark.slow
+def test_cued_elbow_learns_in_a_handful_of_trials_where_the_gradient_rule_needs_dozens():
+    config = load_config("cued_elbow", ["trials=10"])
+    names = [c.name for c in config.controllers]
+    gradient = run_controller(config, names.index("cfpc"), say=lambda m: None).trial_rmse
+    second = run_controller(config, names.index("cfpc-gn"), say=lambda m: None).trial_rmse
+    assert second[-1] < 0.5 * gradient[-1] and second[-1] < 0.25 * second[0]
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="measured: 0.0101 after 17+ trials (the movement-linearised model's own fixed point), 1.8x the "
+    "basis's Gauss-Newton optimum 0.0056 measured on the env itself; the model's Jacobian is not the "
+    "body's",
+)
+def test_cued_elbow_within_1_1x_of_its_basis_optimum_in_ten_trials():
+    config = load_config("cued_elbow", ["trials=10"])
+    index = [c.name for c in config.controllers].index("cfpc-gn")
+    assert run_controller(config, index, say=lambda m: None).trial_rmse[-1] <= 1.1 * 0.0056
