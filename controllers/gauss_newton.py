@@ -29,6 +29,9 @@ accepted whatever its cost, and after ``patience`` rejections in a row the next 
 best weights unchanged, to be accepted so. Trials that vary from one to the next (random targets
 or timing) make each step fit the last trial; the trust region then keeps the weights from
 wandering but learning slows: gradient descent or recursive least squares suit those better.
+
+``jacobian="secant"`` corrects the model's J by the errors the trials measured (``secant.py``) and
+then learns no loop gain (l = 1): the correction takes it in.
 """
 
 from __future__ import annotations
@@ -38,10 +41,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from scipy.linalg.blas import dgemm as gemm
-from scipy.linalg.blas import dger as ger
 
 from .learners import Learner
+from .normal_equations import information_adder
 from .penalties import check_penalty, penalty_matrix
 from .secant import SecantJacobian
 
@@ -94,6 +96,7 @@ class GaussNewton(Learner):
         ridge: the weight decay per step of the cost (>= 0), as ``GradientDescent``'s.
         smoothness: the curvature penalty per step of the cost (>= 0), as ``GradientDescent``'s.
         patience: rejections in a row after which a trial re-measures the best weights (>= 1).
+        jacobian: ``"model"`` (the traces' J) or ``"secant"`` (J corrected by the trials: ``secant.py``).
 
     Example:
         >>> learner = GaussNewton(smoothness=1e-3)  # then CFPC(pid, basis, rule, learner=learner)
@@ -217,7 +220,7 @@ class GaussNewton(Learner):
         batch, (rows, dofs, features) = feedforward.batch_size, feedforward.weights.shape
         shared, size, outputs = self.shared, dofs * features, self.outputs
         jacobian, rise = np.empty((batch, outputs, size)), np.empty((rows, size))
-        add_information = _information_adder(information, shared)
+        add_information = information_adder(information, shared)
         record = None if self.secant is None else self.secant.numpy_record()
 
         def update(trace: np.ndarray, teacher: np.ndarray, active: np.ndarray | None) -> None:
@@ -310,11 +313,11 @@ class GaussNewton(Learner):
         remeasure = in_a_row >= self.patience
         self.rejections_in_a_row[rows] = torch.where(remeasure, 0, in_a_row)
         self.information[rows], self.gradient[rows] = 0.0, 0.0
-        if self.secant is not None:  # the next step by J_m + C, where the best trial's length is this one's
-            envs = rows if not self.shared else torch.arange(lengths.shape[0], device=rows.device)
-            local = torch.arange(rows.shape[0], device=rows.device) if not self.shared else 0 * envs
-            information, gradient, valid = self.secant.end_trials(envs, local, lengths, trial_weights, accept)
-            self.best_information[rows[valid]], self.best_gradient[rows[valid]] = information[valid], gradient[valid]
+        if self.secant is not None:  # the next step's A and g by the corrected Jacobian
+            best = best_weights[rows].to(F64)
+            self.secant.end_trials(
+                rows, lengths, trial_weights, best, accept, self.best_information, self.best_gradient
+            )
 
         step, fall = self._step(rows, damping)
         # Re-measure: the best weights as they are, a step that promises nothing (so, accepted).
@@ -376,38 +379,3 @@ class GaussNewton(Learner):
     def _quadratic(self, weights: torch.Tensor) -> torch.Tensor:
         """w^T Q w per row of ``weights`` (n, P)."""
         return ((weights @ self.penalty) * weights).sum(1)
-
-
-def _information_adder(
-    information: np.ndarray, shared: bool
-) -> Callable[[np.ndarray, np.ndarray | None], None]:
-    """``add(jacobian, counts)``: information += J^T J per env (summed for shared weights), in place.
-
-    BLAS updates the (P, P) matrices where they lie (``ger``, ``gemm`` with beta 1; each matrix is
-    symmetric, so its transpose, Fortran-ordered, takes the update as well): numpy's stacked matmul
-    into a scratch array and an add cost 10-20x more at P in the hundreds.
-    """
-    columns = [matrix.T for matrix in information]  # Fortran-ordered views of the same memory
-    if shared:
-
-        def add_shared(jacobian: np.ndarray, counts: np.ndarray | None) -> None:
-            flat = jacobian.reshape(-1, jacobian.shape[2]).T  # (P, B D_out), Fortran-ordered
-            gemm(1.0, flat, flat, beta=1.0, c=columns[0], trans_b=True, overwrite_c=True)
-
-        return add_shared
-    if information.shape[1] < 32:  # small matrices: one stacked product beats a call per env
-        product = np.empty_like(information)
-
-        def add_stacked(jacobian: np.ndarray, counts: np.ndarray | None) -> None:
-            np.matmul(jacobian.transpose(0, 2, 1), jacobian, out=product)
-            np.add(information, product, out=information)
-
-        return add_stacked
-
-    def add_rank_one(jacobian: np.ndarray, counts: np.ndarray | None) -> None:
-        for env, rows in enumerate(jacobian):
-            if counts is None or counts[env]:
-                for row in rows:
-                    ger(1.0, row, row, a=columns[env], overwrite_a=True)
-
-    return add_rank_one

@@ -1,20 +1,18 @@
-"""The secant (Broyden) correction of the forward model's Jacobian, for ``GaussNewton(jacobian="secant")``.
+"""The secant correction of the forward model's Jacobian, for ``GaussNewton(jacobian="secant")``.
 
 Where the forward model's shape is wrong (a linearisation of a nonlinear body, a delay that is off),
-Gauss-Newton on the model's Jacobian J_m settles where J_m^T e = 0, not at the optimum of the real
-loop. The trials themselves measure the real Jacobian along every step taken: between two trials of
-weights w' and w, the stacked error (N steps x D_out) fell by de = e' - e, and the real Jacobian J
-obeys the secant condition J (w - w') = de where the loop is affine in the weights. Per env this
-keeps this trial's model rows J_m (N x D_out, P, the eligibility traces) and errors e, and a
-correction C of the same shape, and after every trial takes Broyden's 'good' update (quasi-Newton
-least squares, Dennis & Schnabel 1983 ch. 8 and 10)
+Gauss-Newton on the model's Jacobian J_m settles where J_m^T e = 0, not at the real loop's optimum.
+The trials measure the real Jacobian along the steps taken: for weights w_i and w_b (the best
+trial) the stacked error (N steps x D_out) differs by y_i = e_b - e_i, and where the loop is affine
+J s_i = y_i, s_i = w_i - w_b (the secant condition). Per env this keeps this trial's model rows J_m
+(the eligibility traces) and errors, and the last ``window`` trials' weights and errors, and after
+every trial (rejected ones too) uses the least change of J_m that meets their secants in least
+squares (multi-secant quasi-Newton; with one pair, Broyden's 'good' update C = (y - J_m s) s^T / s^T s):
 
-    J = J_m + C,   C += (de - J dw) dw^T / dw^T dw,   dw = w - w',
+    J = J_m + C,   C = (Y - J_m S) S^+,   S = [s_i], Y = [y_i],
 
-the least change of C that satisfies the secant condition: after a few trials J is the real
-Jacobian along the directions the weights took, and the fixed point of J^T e = 0 is the real
-optimum. A rejected trial adds its secant as well. A trial whose length differs from the last
-one's (N steps) discards the correction; a step too small to show above round-off adds nothing.
+C recomputed against each trial's J_m (a model re-linearised along the movement changes it).
+Trials of another length (N) than the best's add no secants, and then the model's A and g stand.
 """
 
 from __future__ import annotations
@@ -29,8 +27,9 @@ F64 = torch.float64
 
 
 class SecantJacobian(nn.Module):
-    """Per env: this trial's model rows and errors, the last and the best trial's errors, the
-    correction C; grown along the trial as steps come (``state_dict`` keeps them, resized on load).
+    """Per env: this trial's model rows and errors, the last ``window`` trials' weights and errors and
+    the best trial's errors (grown along the trial as steps come; ``state_dict`` keeps them, resized
+    on load).
 
     Args:
         batch: envs B.
@@ -38,19 +37,23 @@ class SecantJacobian(nn.Module):
         outputs: D_out, the error's channels.
         size: P, the weights per row.
         device: where the buffers live (float64 whatever the controller's dtype).
+        window: the trials kept, whose secants correct the model (>= 1).
     """
 
-    grown = ("model_rows", "errors", "correction", "previous_errors", "best_errors")  # (B, N, D_out, ...)
-    min_step = 1e-7  # a step whose predicted effect |J dw| is below this fraction of |e| adds nothing
+    grown = ("model_rows", "errors", "history_errors", "best_errors")  # (B, [window,] N, D_out, ...)
+    rcond = 1e-6  # secants along directions below this fraction of the largest step's are not resolved
 
-    def __init__(self, batch: int, rows: int, outputs: int, size: int, device: torch.device):
+    def __init__(self, batch: int, rows: int, outputs: int, size: int, device: torch.device, window: int = 8):
         super().__init__()
         kw = {"device": device, "dtype": F64}
-        for name in self.grown:  # capacity 0 steps until the first trial's steps come
-            shape = (batch, 0, outputs, size) if name in ("model_rows", "correction") else (batch, 0, outputs)
-            self.register_buffer(name, torch.zeros(shape, **kw))
-        self.register_buffer("previous_weights", torch.zeros(rows, size, **kw))
-        for name in ("previous_steps", "best_steps", "updates"):  # steps of those trials (0: none); updates
+        self.shared = rows != batch
+        self.register_buffer("model_rows", torch.zeros(batch, 0, outputs, size, **kw))
+        self.register_buffer("errors", torch.zeros(batch, 0, outputs, **kw))
+        self.register_buffer("history_errors", torch.zeros(batch, window, 0, outputs, **kw))
+        self.register_buffer("best_errors", torch.zeros(batch, 0, outputs, **kw))
+        self.register_buffer("history_weights", torch.zeros(batch, window, size, **kw))
+        self.register_buffer("history_steps", torch.zeros(batch, window, dtype=torch.long, device=device))
+        for name in ("best_steps", "updates"):  # the best trial's steps (0: none); secants used last
             self.register_buffer(name, torch.zeros(batch, dtype=torch.long, device=device))
 
     def _apply(self, fn, recurse: bool = True):
@@ -80,8 +83,9 @@ class SecantJacobian(nn.Module):
         capacity = max(steps, 2 * self.capacity, 64)
         for name in self.grown:
             old = self._buffers[name]
-            new = old.new_zeros((old.shape[0], capacity, *old.shape[2:]))
-            new[:, : old.shape[1]] = old
+            axis = 2 if name == "history_errors" else 1
+            new = old.new_zeros((*old.shape[:axis], capacity, *old.shape[axis + 1 :]))
+            new.narrow(axis, 0, old.shape[axis]).copy_(old)
             self._buffers[name] = new
 
     def record(
@@ -117,57 +121,67 @@ class SecantJacobian(nn.Module):
 
     def end_trials(
         self,
+        rows: torch.Tensor,
+        steps: torch.Tensor,
+        weights: torch.Tensor,
+        best_weights: torch.Tensor,
+        accept: torch.Tensor,
+        information: torch.Tensor,
+        gradient: torch.Tensor,
+    ) -> None:
+        """Keep the trials just ended, and set A and g of the best trials by the corrected Jacobian.
+
+        Args:
+            rows: the rows of weights whose trials ended (m,).
+            steps: each env's steps this trial: of ``rows`` (m,), or of every env for shared weights (B,).
+            weights: the weights each row ran this trial (m, P), float64.
+            best_weights: each row's best weights, this trial decided (m, P), float64.
+            accept: whether each row's trial became its best (m,).
+            information: A = sum J^T J of every row (rows of weights, P, P), set in place for ``rows``
+                whose best trial has this trial's length (elsewhere the model's stays).
+            gradient: g = sum J^T e_best of every row (rows of weights, P), likewise.
+        """
+        if self.shared:  # one row: every env's secants, with the same weights
+            envs, local = torch.arange(steps.shape[0], device=rows.device), torch.zeros_like(steps)
+        else:
+            envs, local = rows, torch.arange(rows.shape[0], device=rows.device)
+        A, g, valid = self._corrected(envs, local, steps, weights, best_weights, accept)
+        information[rows[valid]], gradient[rows[valid]] = A[valid], g[valid]
+
+    def _corrected(
+        self,
         envs: torch.Tensor,
         rows: torch.Tensor,
         steps: torch.Tensor,
         weights: torch.Tensor,
+        best_weights: torch.Tensor,
         accept: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Take the secant update of the trials just ended, and give the best trials' A and g by J_m + C.
-
-        Args:
-            envs: the envs whose trials ended (n,).
-            rows: each env's row of weights, as an index into ``weights`` and ``accept`` (n,).
-            steps: each env's steps this trial (n,).
-            weights: the weights each row ran this trial (m, P), float64.
-            accept: whether each row's trial became its best (m,).
+        """``end_trials`` per env: ``rows`` index ``weights`` and ``accept`` (m,) by env (n,).
 
         Returns:
-            A = sum J^T J (m, P, P) and g = sum J^T e_best (m, P) per row, summed over its envs, and
-            whether each row's best trial has this trial's length (m,): where not, A and g are void.
+            A (m, P, P) and g (m, P), summed over each row's envs, and whether they are valid (m,).
         """
-        capacity = self.capacity
-        inside = torch.arange(capacity, device=envs.device)[None] < steps[:, None]  # (n, N)
-        model = self.model_rows[envs] * inside[:, :, None, None]
+        inside = torch.arange(self.capacity, device=envs.device)[None] < steps[:, None]  # (n, N)
+        model = (self.model_rows[envs] * inside[:, :, None, None]).flatten(1, 2)  # (n, N D_out, P)
         error = self.errors[envs] * inside[:, :, None]
-        same = (self.previous_steps[envs] == steps) & (steps > 0)
-        correction = self.correction[envs] * (inside & same[:, None])[:, :, None, None]
-        # Broyden's update: J dw = de along the step from the last trial to this one.
-        step = weights[rows] - self.previous_weights[self._row_index(envs, rows)]
-        fall = self.previous_errors[envs] * inside[:, :, None] - error
-        effect = torch.einsum("bkdp,bp->bkd", model + correction, step)
-        size = step.square().sum(1)
-        shows = effect.flatten(1).norm(dim=1) > self.min_step * error.flatten(1).norm(dim=1)
-        taken = same & (size > 0) & shows
-        scale = torch.where(taken, 1.0 / torch.where(size > 0, size, 1.0), 0.0)
-        correction += torch.einsum("bkd,bp->bkdp", (fall - effect) * scale[:, None, None], step)
-        self.correction[envs] = correction
-        self.updates[envs] += taken.long()
-        self.previous_errors[envs] = error
-        self.previous_steps[envs] = steps
-        self.previous_weights[self._row_index(envs, rows)] = weights[rows]
+        for name, new in (("history_errors", error), ("history_weights", weights[rows])):
+            self._buffers[name][envs] = torch.cat([new[:, None], self._buffers[name][envs, :-1]], 1)
+        self.history_steps[envs] = torch.cat([steps[:, None], self.history_steps[envs, :-1]], 1)
         best = accept[rows]
         self.best_errors[envs[best]] = error[best]
         self.best_steps[envs[best]] = steps[best]
-        # A and g per row by the corrected Jacobian, at the best trial's error.
-        jacobian = (model + correction).flatten(1, 2)  # (n, N D_out, P)
-        best_error = self.best_errors[envs].flatten(1)
+        best_error = self.best_errors[envs].flatten(1)  # (n, N D_out)
+        # The secants from the best trial to each kept one of the same length: J s = y.
+        same = (self.history_steps[envs] == steps[:, None]) & (self.best_steps[envs] == steps)[:, None]
+        secants = (self.history_weights[envs] - best_weights[rows][:, None]) * same[:, :, None]  # (n, W, P)
+        falls = (best_error[:, None] - self.history_errors[envs].flatten(2)) * same[:, :, None]  # (n, W, N D)
+        residual = falls.transpose(1, 2) - model @ secants.transpose(1, 2)  # (n, N D, W)
+        jacobian = model + residual @ torch.linalg.pinv(secants.transpose(1, 2), rtol=self.rcond)
+        self.updates[envs] = torch.linalg.matrix_rank(secants, rtol=self.rcond)
         information = weights.new_zeros(weights.shape[0], weights.shape[1], weights.shape[1])
         information.index_add_(0, rows, jacobian.transpose(1, 2) @ jacobian)
-        gradient = torch.zeros_like(weights).index_add_(0, rows, torch.einsum("bkp,bk->bp", jacobian, best_error))
+        gradient = torch.einsum("bkp,bk->bp", jacobian, best_error)
+        gradient = torch.zeros_like(weights).index_add_(0, rows, gradient)
         stale = rows.new_zeros(accept.shape).index_add_(0, rows, (self.best_steps[envs] != steps).long())
         return information, gradient, stale == 0
-
-    def _row_index(self, envs: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        """The rows of ``previous_weights`` of ``envs`` (all 0 for shared weights)."""
-        return envs if self.previous_weights.shape[0] == self.errors.shape[0] else torch.zeros_like(envs)

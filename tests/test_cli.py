@@ -24,7 +24,8 @@ def test_run_writes_metrics_plot_and_resolved_config(tmp_path, capsys):
                           "--out", str(out))  # fmt: skip
     assert code == 0
     metrics = json.loads((out / "metrics.json").read_text())
-    assert [r["rule"] for r in metrics["runs"]] == ["none", "eligibility", "lms", "delayed", "fel", "eligibility"]
+    rules = ["none", "eligibility", "lms", "delayed", "fel", "eligibility"]
+    assert [r["rule"] for r in metrics["runs"]] == rules
     assert all(len(r["trial_rmse"]) == 3 for r in metrics["runs"])
     assert 0 < metrics["ls_optimum_rmse"] < metrics["runs"][0]["trial_rmse"][0]
     resolved = load_config(out / "config.yaml")

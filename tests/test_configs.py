@@ -41,3 +41,12 @@ def test_the_config_knows_the_controllers_rules_without_importing_torch():
     assert config.RULE_NAMES == controllers.RULE_NAMES
     code = "import sys, cfpc_gym.config; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_the_config_offers_exactly_the_controllers_optimizers():
+    from typing import get_args
+
+    from cfpc_gym import controllers
+    from cfpc_gym.config import ControllerConfig
+
+    assert get_args(ControllerConfig.model_fields["optimizer"].annotation) == controllers.OPTIMIZERS

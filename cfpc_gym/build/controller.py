@@ -78,6 +78,7 @@ def make_controller(config: RunConfig, controller: ControllerConfig, env: gym.En
             damping_factor=controller.damping_factor,
             min_damping=controller.min_damping,
             patience=controller.patience,
+            jacobian=controller.jacobian,
         )
         return CFPC(
             pid,

@@ -300,6 +300,10 @@ class ControllerConfig(Section):
     """gauss_newton: the damping's floor."""
     patience: int = Field(2, ge=1)
     """gauss_newton: rejected trials in a row before a trial re-measures the best weights."""
+    jacobian: Literal["model", "secant"] = "model"
+    """gauss_newton: the Jacobian of the trial's error: the forward model's traces, or those corrected by
+    the secants the last trials measured (helps where the model's shape is wrong, e.g. its delay; on
+    the muscle elbow it measured worse than the model alone, docs/BENCHMARKS.md)."""
     gain_adaptation: GainAdaptationConfig | None = None
     """Adapt the feedback gains too, per env, to follow a reference model (None: fixed gains)."""
 

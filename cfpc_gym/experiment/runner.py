@@ -118,9 +118,8 @@ def safeguard(
         result.safeguard_trials.append(trial)
         agent.controller.load_state_dict(_copy(result.best_state))
         scale_learning_rate(agent, settings, 0.5 ** len(result.safeguard_trials))
-        halved = (
-            "learning rate halved, " if settings.optimizer == "gradient" and settings.rule != "none" else ""
-        )
+        steps = (settings.optimizer == "gradient" and settings.rule != "none") or settings.gain_adaptation
+        halved = "learning rate halved, " if steps else ""
         say(
             f"controller {settings.name!r} ({settings.rule}): trial {trial} RMSE {rmse:.4g} > "
             f"{config.safeguard_factor:g} x the best, {best:.4g} (trial {result.best_trial}); "
@@ -136,10 +135,14 @@ def guarded(config: RunConfig, settings: ControllerConfig) -> bool:
 
 
 def scale_learning_rate(agent: CFPCAgent, settings: ControllerConfig, factor: float) -> None:
-    """Set a gradient learner's step to ``factor`` times the configured one."""
+    """Set a gradient learner's step, and gain adaptation's, to ``factor`` times the configured one."""
     learner = agent.controller.learner
     if settings.optimizer == "gradient" and hasattr(learner, "learning_rate"):
         learner.learning_rate = settings.learning_rate * factor
+    adaptation = agent.controller.gain_adaptation
+    if adaptation is not None:
+        rates = np.broadcast_to(settings.gain_adaptation.learning_rate, (len(adaptation.learning_rate),))
+        adaptation.learning_rate = tuple(float(rate) * factor for rate in rates)
 
 
 def _copy(state: dict) -> dict:
