@@ -9,6 +9,7 @@ from ..agent import CFPCAgent
 from ..body_models import spec_of
 from ..config import ConfigError, ControllerConfig, RunConfig
 from ..controllers import CFPC, make_learner, make_rule
+from ..controllers.optimizers import KNOWN as LEARNING_SETTINGS
 from ..envs.delay import delay_steps
 from ..resources import check_fits
 from .models import forward_model, gain_adaptation
@@ -64,22 +65,7 @@ def make_controller(config: RunConfig, controller: ControllerConfig, env: gym.En
     basis = make_basis(config, spec, batch_size)
 
     try:
-        learner = make_learner(
-            controller.optimizer,
-            learning_rate=controller.learning_rate,
-            normalized=controller.normalized,
-            regularization=controller.regularization,
-            forgetting=controller.forgetting,
-            rls_regularization=controller.rls_regularization,
-            loop_gain_variance=controller.loop_gain_variance,
-            ridge=controller.ridge,
-            smoothness=controller.smoothness,
-            damping=controller.damping,
-            damping_factor=controller.damping_factor,
-            min_damping=controller.min_damping,
-            patience=controller.patience,
-            jacobian=controller.jacobian,
-        )
+        learner = make_learner(controller.optimizer, **controller.model_dump(include=LEARNING_SETTINGS))
         return CFPC(
             pid,
             basis,
