@@ -79,3 +79,12 @@ def _site_paths() -> list[str]:
 
 def test_version_comes_from_the_distribution():
     assert cfpc_gym.__version__ != "0.0.0"
+
+
+def test_gymnasium_makes_the_envs_without_importing_the_package_first():
+    code = (
+        "import sys, gymnasium; assert 'cfpc_gym' not in sys.modules; "
+        "env = gymnasium.make('cfpc_gym:cfpc_gym/LinearPlant-v0'); print(env.unwrapped.tracking_spec.dofs)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/")
+    assert done.returncode == 0 and done.stdout.strip() == "1", done.stderr

@@ -6,6 +6,7 @@ a worse trial is undone (gradient rules: back to the best trial's state, step ha
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -91,3 +92,16 @@ def test_cued_elbow_within_1_1x_of_its_basis_optimum_in_ten_trials():
     config = load_config("cued_elbow", ["trials=10"])
     index = [c.name for c in config.controllers].index("cfpc-gn")
     assert run_controller(config, index, say=lambda m: None).trial_rmse[-1] <= 1.1 * 0.0056
+
+
+def test_a_controller_that_ends_worse_than_feedback_alone_says_so(tmp_path, capsys):
+    from cfpc_gym.cli import main
+
+    lms = "controllers=[{name: feedback-only, rule: none}, {name: lms, rule: lms, learning_rate: 0.08}]"
+    assert (
+        main(["run", "paper_linear", "--set", "trials=8", "--set", lms, "--out", str(tmp_path / "run")]) == 0
+    )
+    table = capsys.readouterr().out
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert [r["status"] for r in metrics["runs"]] == ["ok", "worse than feedback-only"]
+    assert "worse than feedback-only; safeguard undid trial 7" in table

@@ -22,7 +22,7 @@ def summary_table(result: RunResult) -> str:
         lags = " -> ".join(
             "-" if lag is None else f"{lag * 1000:.0f} ms" for lag in (c.trial_lag_s[0], c.trial_lag_s[-1])
         )
-        status = _status(c)
+        status = _status(c, result.feedback_rmse)
         rows.append((c.name, c.rule, f"{c.trial_rmse[0]:.4g}", f"{c.final_rmse:.4g}", ratio, lags, status))
     if optimum is None:  # no linear model, no optimum column
         rows = [row[:4] + row[5:] for row in rows]
@@ -44,14 +44,16 @@ def summary_table(result: RunResult) -> str:
     return "\n".join(lines)
 
 
-def _status(result) -> str:
-    if result.diverged_at_trial is not None:
+def _status(result, feedback_rmse: float | None) -> str:
+    status = result.status(feedback_rmse)
+    if status == "diverged":
         return f"diverged (trial {result.diverged_at_trial})"
     if result.safeguard_trials:
         trials = ", ".join(str(t) for t in result.safeguard_trials[:3])
         more = f" +{len(result.safeguard_trials) - 3}" if len(result.safeguard_trials) > 3 else ""
-        return f"safeguard undid trial {trials}{more}"
-    return "ok"
+        undone = f"safeguard undid trial {trials}{more}"
+        return f"{status}; {undone}" if status != "safeguard acted" else undone
+    return status
 
 
 def _values(values: list[float]) -> str:

@@ -79,11 +79,23 @@ class ControllerResult:
         """The fields that are saved and reported, as plain values (``RECORDED``)."""
         return {name: getattr(self, name) for name in RECORDED}
 
-    def metrics(self, optimum_rmse: float | None = None) -> dict[str, Any]:
+    def status(self, feedback_rmse: float | None = None) -> str:
+        """``diverged``, ``worse than feedback-only`` (its final RMSE above ``feedback_rmse``, feedback
+        alone's on the same task), ``safeguard acted`` or ``ok``."""
+        if self.diverged_at_trial is not None:
+            return "diverged"
+        if feedback_rmse is not None and self.rule != "none" and self.final_rmse > feedback_rmse:
+            return "worse than feedback-only"
+        return "safeguard acted" if self.safeguard_trials else "ok"
+
+    def metrics(
+        self, optimum_rmse: float | None = None, feedback_rmse: float | None = None
+    ) -> dict[str, Any]:
         """``recorded()`` and what follows from it, for metrics.json."""
         return {
             "name": self.name,
             "rule": self.rule,
+            "status": self.status(feedback_rmse),
             **self.recorded(),
             "final_rmse": self.final_rmse,
             "best_rmse": min(self.trial_rmse),
@@ -129,8 +141,17 @@ class RunResult:
             "seed": self.config.seed,
             "ls_optimum_rmse": optimum,
             "feedback_only_rmse": self.optimum.feedback_rmse if self.optimum else None,
-            "runs": [c.metrics(optimum) for c in self.controllers],
+            "runs": [c.metrics(optimum, self.feedback_rmse) for c in self.controllers],
         }
+
+    @property
+    def feedback_rmse(self) -> float | None:
+        """Feedback alone's final RMSE on this task: the run's first controller without learning
+        (rule none, fixed gains), else the linear env's feedback-only RMSE, else None."""
+        fixed = [c for c in self.controllers if c.rule == "none" and not c.trial_gains]
+        if fixed:
+            return fixed[0].final_rmse
+        return self.optimum.feedback_rmse if self.optimum else None
 
     def csv(self) -> str:
         """metrics.csv: one row per controller and trial."""
