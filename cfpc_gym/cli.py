@@ -319,7 +319,8 @@ def _envs(_args) -> int:
             for key, p in inspect.signature(maker).parameters.items()
             if key in KEY_PARAMETERS and p.default is not inspect.Parameter.empty
         }
-        summary = (inspect.getdoc(maker) or "").splitlines()[0] if inspect.getdoc(maker) else ""
+        doc = inspect.getdoc(maker) or ""
+        summary = doc.splitlines()[0].replace("``", "") if doc else ""  # reST markup off
         print(f"{env_id}\n    {summary}")
         if defaults:
             print("    " + ", ".join(f"{k}={v}" for k, v in defaults.items()))

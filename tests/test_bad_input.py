@@ -128,3 +128,15 @@ def test_render_force_replaces_a_symbolic_link_instead_of_writing_through_it(fin
     assert done.returncode == 0, done.stderr
     assert precious.read_bytes() == b"keep me"
     assert not link.is_symlink() and link.read_bytes()[:3] == b"GIF"
+
+
+def test_switching_the_basis_kind_with_set_drops_the_old_kinds_keys(capsys):
+    code = main(
+        ["run", "paper_linear", "--set", "basis.kind=alpha", "--set", "basis.size=10", "--print-config"]
+    )
+    printed = capsys.readouterr().out
+    assert (
+        code == 0
+        and "kind: alpha" in printed
+        and "span:" not in printed.split("basis:")[1].split("controllers")[0]
+    )

@@ -111,7 +111,7 @@ PAPER = bundled_config_path("paper_linear").read_text()
         (["basis={kind: alpha, min_time_constant: 2}"], "error: basis: need 0 < min_time_constant"),
         (["env.id=CartPole-v1", "env.kwargs={}"], "env.id: CartPole-v1 exposes no tracking signals"),
         (["basis=3"], "basis: must be a mapping with a kind: raised_cosine, alpha"),
-        (["basis.kind=alpha"], "basis.start: unknown key"),
+        (["basis.kind=alpha", "basis.span=1.0"], "basis.span: unknown key"),
         (["basis.span=.inf"], "basis.span: Input should be a finite number"),
         (["feedback.kp=[1, .nan]"], "feedback.kp.1: Input should be a finite number"),
         (["seed=-1"], "seed: Input should be greater than or equal to 0"),

@@ -19,6 +19,7 @@ import yaml
 from ..errors import ConfigError
 
 DEFAULT_CONFIG = "cued_elbow"
+SWITCHED_BY_KIND = ("basis", "reference_model")  # sections whose keys depend on their kind
 MAX_CONFIG_BYTES = 1_000_000
 MAX_DEPTH = 50
 RUN_CONFIGS = "cfpc_gym.configs"
@@ -164,7 +165,9 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
     Args:
         data: The config as read from YAML.
         assignment: ``dotted.key=value``; list items by index (``controllers.1.learning_rate``);
-            the value is parsed as YAML (numbers, lists, mappings).
+            the value is parsed as YAML (numbers, lists, mappings). Setting the ``kind`` of a basis
+            or reference model to another kind drops the old kind's keys (set the new kind's
+            after it).
 
     Raises:
         ConfigError: the assignment is malformed or its key path does not fit ``data``.
@@ -192,6 +195,9 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
         else:
             raise ConfigError(f"--set {key}: {'.'.join(parts[:depth])} is not a mapping or list")
         if last:
+            switched = part == "kind" and depth and parts[depth - 1] in SWITCHED_BY_KIND
+            if switched and isinstance(node, dict) and node.get("kind") != value:
+                node.clear()  # another kind of basis or reference model: the old kind's keys go
             node[index] = value
         else:
             node = node[index]
