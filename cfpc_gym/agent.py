@@ -145,7 +145,7 @@ class CFPCAgent:
 
     def _begin_episodes(self) -> None:
         mask = torch.as_tensor(self._starting, device=self.controller.device)
-        self.controller.reset(mask)
+        self.controller.reset(mask, learn=self.learn)
         holding = [env_attribute(e, "holding_command") for e in self._sub_envs]
         if all(h is not None for h in holding):
             points = torch.as_tensor(np.stack([h() for h in holding]), device=self.controller.device)

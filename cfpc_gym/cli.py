@@ -98,6 +98,13 @@ def _whole_number(minimum: int):
 def _out_dir(args, name: str) -> Path:
     """The directory to write into, checked (not made): nothing of the user's is overwritten."""
     out = args.out or Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    try:
+        return _checked_out_dir(args, out)
+    except OSError as exc:  # a name too long, a path the system refuses to look at
+        raise UsageError(f"--out: {out}: {describe_os_error(exc)}") from None
+
+
+def _checked_out_dir(args, out: Path) -> Path:
     _check_parents(out)
     if out.is_symlink():
         raise UsageError(f"--out: {out} is a symbolic link; name a directory of its own")
@@ -194,7 +201,7 @@ def _run(args) -> int:
     try:
         result = experiment.run(say=say, out_dir=out, on_trial=progress)
     except CheckpointError as exc:
-        raise UsageError(f"--resume: {exc}") from None
+        raise UsageError(f"--resume: {exc}" if args.resume else str(exc)) from None
     except KeyboardInterrupt:
         print(f"interrupted; continue with: cfpc-gym run --resume {out}", file=sys.stderr)
         return 130

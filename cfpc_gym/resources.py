@@ -47,10 +47,11 @@ def controller_bytes(config: RunConfig, spec: TrackingSpec, batch_size: int) -> 
     rls = max(
         (batch_size * (dofs * features) ** 2 for c in config.controllers if c.optimizer == "rls"), default=0
     )
-    # gauss_newton: two float64 (P, P) matrices, this trial's and the best trial's, per env.
+    # gauss_newton: two float64 (P, P) matrices, this trial's and the best trial's, per env (one set
+    # for shared weights).
     second_order = max(
         (
-            2 * 8 * batch_size * (dofs * features) ** 2
+            2 * 8 * (1 if c.shared_weights else batch_size) * (dofs * features) ** 2
             for c in config.controllers
             if c.optimizer == "gauss_newton"
         ),

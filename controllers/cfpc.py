@@ -188,7 +188,7 @@ class CFPC(nn.Module):
 
     # --- the control loop -----------------------------------------------------------------------
 
-    def reset(self, mask: torch.Tensor | None = None) -> None:
+    def reset(self, mask: torch.Tensor | None = None, learn: bool = True) -> None:
         """Start a trial: clear the per-trial memory of some envs.
 
         That is the PID's integral and derivative, the basis's cue history, the trace filter's
@@ -199,6 +199,8 @@ class CFPC(nn.Module):
 
         Args:
             mask: (B,) bool, the envs that start a trial (None: all).
+            learn: False while learning is frozen: a learner that steps between trials keeps its
+                weights (the trial just ended taught nothing).
         """
         self.feedback.reset(mask)
         if self.gain_adaptation is not None:
@@ -206,7 +208,7 @@ class CFPC(nn.Module):
         if self.rule.learns:
             self.basis.reset(mask)
             self.eligibility.reset(mask)
-            self.learner.reset(mask)
+            self.learner.reset(mask, learn=learn)
 
     def step(self, reference: TensorLike, measurement: TensorLike, cue: TensorLike) -> torch.Tensor:
         """One control step for every env.

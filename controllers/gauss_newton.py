@@ -247,13 +247,22 @@ class GaussNewton(Learner):
 
     # --- between trials: decide and step -------------------------------------------------------
 
-    def reset(self, mask: torch.Tensor | None = None) -> None:
+    def reset(self, mask: torch.Tensor | None = None, learn: bool = True) -> None:
         """End the trials of the envs in ``mask`` (all when None) that took a step: keep or undo
-        their last step, and take the next (shared weights: once every env has ended its trial)."""
+        their last step, and take the next (shared weights: once every env has ended its trial).
+        With ``learn`` False (learning frozen) the weights stay: what the trials gathered is dropped."""
         if "information" not in self._buffers:
             return  # not bound yet: nothing learned
         device = self.trial_steps.device
         ending = torch.ones_like(self.ended) if mask is None else torch.as_tensor(mask, device=device).bool()
+        if not learn:
+            rows = (
+                torch.arange(len(self.information), device=device) if self.shared else ending.nonzero()[:, 0]
+            )
+            self.information[rows], self.gradient[rows] = 0.0, 0.0
+            self.trial_cost[ending], self.trial_steps[ending] = 0.0, 0
+            self.ended[ending] = False
+            return
         if self.shared:
             self.ended |= ending
             if not bool(self.ended.all()):

@@ -52,8 +52,9 @@ class Learner(nn.Module):
             ValueError: the learner cannot serve this controller.
         """
 
-    def reset(self, mask: torch.Tensor | None = None) -> None:
-        """Forget the per-trial memory of the envs in ``mask`` (all when None); none by default."""
+    def reset(self, mask: torch.Tensor | None = None, learn: bool = True) -> None:
+        """Forget the per-trial memory of the envs in ``mask`` (all when None); none by default.
+        ``learn`` False: learning is frozen, so a learner that steps between trials must not."""
 
     def step(self, feedforward_output: torch.Tensor) -> None:
         """Follow this step's feed-forward output o (B, D); nothing by default."""
@@ -318,7 +319,7 @@ class RecursiveLeastSquares(Learner):
         self.register_buffer("_regressor", torch.zeros(batch_size, size, **kw), persistent=False)
         self.register_buffer("predicted", None, persistent=False)
 
-    def reset(self, mask: torch.Tensor | None = None) -> None:
+    def reset(self, mask: torch.Tensor | None = None, learn: bool = True) -> None:
         """Per-trial memory only (the model's response to o); the estimate persists."""
         self.response.reset(mask)
 

@@ -48,8 +48,9 @@ class Controller(Protocol):
     batch_size: int
     dofs: int
 
-    def reset(self, mask: torch.Tensor | None = None) -> None:
-        """Start a trial for the envs in ``mask`` (B,) bool (all when None); learning persists."""
+    def reset(self, mask: torch.Tensor | None = None, learn: bool = True) -> None:
+        """Start a trial for the envs in ``mask`` (B,) bool (all when None); learning persists.
+        ``learn`` False: learning is frozen, so no weight moves at the trial boundary either."""
         ...
 
     def step(self, reference: TensorLike, measurement: TensorLike, cue: TensorLike) -> torch.Tensor:

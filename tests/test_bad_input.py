@@ -140,3 +140,17 @@ def test_switching_the_basis_kind_with_set_drops_the_old_kinds_keys(capsys):
         and "kind: alpha" in printed
         and "span:" not in printed.split("basis:")[1].split("controllers")[0]
     )
+
+
+def test_controller_names_that_would_share_a_checkpoint_file_are_refused(capsys):
+    names = "controllers=[{name: a b, rule: none}, {name: A_b, rule: none}]"
+    code, err = run(capsys, "run", "paper_linear", "--set", names, "--print-config")
+    assert code == 2 and one_line(err, "'a b' and 'A_b' name the same checkpoint file")
+
+
+def test_resume_refuses_checkpoints_no_controller_owns(finished_run, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    shutil.copytree(finished_run, run_dir)
+    shutil.copy(run_dir / "checkpoints" / "cfpc.pt", run_dir / "checkpoints" / "1.pt")  # an older naming
+    code, err = run(capsys, "run", "--resume", str(run_dir))
+    assert code == 2 and one_line(err, "--resume:", "no configured controller (1.pt)")

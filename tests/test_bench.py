@@ -176,3 +176,20 @@ def test_a_rule_the_task_lacks_borrows_the_learning_settings_but_not_the_traces_
     (controller,) = method_config(task, "delayed", 0, 1, ILCConfig()).controllers
     assert controller.rule == "delayed" and controller.learning_rate == 0.03
     assert controller.forward_model.schedule == "rest" and controller.gain_adaptation is None
+
+
+def test_a_cell_line_cut_by_a_kill_stays_apart_from_the_next_and_bad_fields_are_refused(tmp_path):
+    from cfpc_gym.bench.cells import Cell, CellResult, Curve
+    from cfpc_gym.bench.store import CELLS, load_cells, save_cell
+    from cfpc_gym.errors import CheckpointError
+
+    cell = CellResult(Cell("paper_linear", "feedback", 0), Curve([200], [0.26], [0.1]))
+    save_cell(tmp_path, "quick", cell)
+    with open(tmp_path / CELLS, "a") as stream:
+        stream.write('{"task": "paper_li')  # the kill
+    assert list(load_cells(tmp_path, "quick")) == [("paper_linear", "feedback", 0, "")]
+    save_cell(tmp_path, "quick", CellResult(Cell("paper_linear", "feedback", 1), Curve([200], [0.26], [0.1])))
+    assert sorted(key[2] for key in load_cells(tmp_path, "quick")) == [0, 1]  # the cut line was dropped
+    (tmp_path / CELLS).write_text(json.dumps({**cell.to_dict(), "status": 5, "profile": "quick"}) + "\n" * 2)
+    with pytest.raises(CheckpointError, match="line 1 is corrupted"):
+        load_cells(tmp_path, "quick")

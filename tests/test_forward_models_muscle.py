@@ -167,9 +167,11 @@ def test_relinearising_along_a_feedback_only_trial_gives_the_trajectory_model():
 
 
 def test_a_movement_that_cannot_be_relinearised_stops_the_controller_and_keeps_its_trials():
-    # A step size far too large: by trial 1 the movement runs where the linearised loop is unstable.
+    # A step size far too large: by trial 1 the movement runs where the linearised loop is unstable
+    # (the safeguard off: it would undo trial 1, and no model is built along an undone trial).
     every = "controllers.4.forward_model.relinearize_every=1"
-    config = load_config("elbow_delays", ["trials=4", "controllers.4.learning_rate=3", every])
+    overrides = ["trials=4", "controllers.4.learning_rate=3", every, "safeguard_factor=null"]
+    config = load_config("elbow_delays", overrides)
     said, built = [], []
     result = run_controller(config, 4, said.append, on_trial=lambda r: built.append(r.relinearized_along))
     assert result.diverged_at_trial == 1 and len(result.trial_rmse) == 2

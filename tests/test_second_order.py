@@ -10,6 +10,7 @@ import json
 import math
 
 import pytest
+import torch
 
 from cfpc_gym.analysis.optimum import least_squares_optimum
 from cfpc_gym.config import load_config
@@ -105,3 +106,32 @@ def test_a_controller_that_ends_worse_than_feedback_alone_says_so(tmp_path, caps
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert [r["status"] for r in metrics["runs"]] == ["ok", "worse than feedback-only"]
     assert "worse than feedback-only; safeguard undid trial 7" in table
+
+
+def test_frozen_trials_leave_the_second_order_learners_weights_alone():
+    from cfpc_gym.build import make_run_agent
+    from cfpc_gym.rollout import run_trial
+
+    config = load_config("paper_linear", ["trials=3", f"controllers=[{GN}]"])
+    agent = make_run_agent(config, 0)
+    for trial in range(2):
+        run_trial(agent, seeds=[0] if trial == 0 else None)
+    learned = agent.controller.weights.clone()
+    first = run_trial(agent, learn=False)
+    assert torch.equal(agent.controller.weights, learned), "the pending step was not taken"
+    again = run_trial(agent, learn=False)
+    assert torch.equal(agent.controller.weights, learned)
+    assert first.rmse.tolist() == again.rmse.tolist()
+    agent.env.close()
+
+
+@pytest.mark.slow
+def test_no_model_is_built_along_a_trial_the_safeguard_undid():
+    every = "controllers.4.forward_model.relinearize_every=1"
+    config = load_config("elbow_delays", ["trials=3", "controllers.4.learning_rate=3", every])
+    built = []
+    result = run_controller(
+        config, 4, say=lambda m: None, on_trial=lambda r: built.append(r.relinearized_along)
+    )
+    assert result.safeguard_trials == [1] and result.diverged_at_trial is None
+    assert built[1] is built[0], "the model is still the one along trial 0"

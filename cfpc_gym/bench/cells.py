@@ -6,8 +6,13 @@ method turns it into one learner:
 - ``feedback``: the task's PID alone;
 - ``eligibility``, ``lms``, ``delayed``, ``fel``: the CFPC module with that rule, settings from the
   task's controller of that rule (else from its ``eligibility`` controller);
+- ``gauss_newton``: the task's own ``gauss_newton`` controller (its forward model, penalties and
+  Jacobian), else its eligibility trace with the learner's defaults: one damped Gauss-Newton step
+  per trial;
 - ``ilc``: P-type iterative learning control, the engineering baseline: a lookup table in time since
   the cue (``time_table`` basis) learned trial to trial from the error ``lead`` seconds later;
+- ``noilc``: norm-optimal ILC: the ``gauss_newton`` method's settings on a ``time_table`` basis,
+  its size penalised (``ilc.ridge``);
 - ``ppo``, ``sac``: Stable-Baselines3 on the env's observations and reward (``baselines.py``).
 
 Every cell records a learning curve: tracking RMSE (reference - measurement) against env steps
@@ -104,10 +109,27 @@ class CellResult:
 
     @classmethod
     def from_dict(cls, data: dict) -> CellResult:
-        """The inverse of ``to_dict``."""
+        """The inverse of ``to_dict``.
+
+        Raises:
+            ValueError: a field of the wrong type (a damaged cells.jsonl line).
+        """
         cell = {name: data[name] for name in Cell.__dataclass_fields__ if name in data}
         cell["task_overrides"] = tuple(cell.get("task_overrides", ()))
-        return cls(Cell(**cell), Curve(**data["curve"]), data["status"], data["note"])
+        result = cls(Cell(**cell), Curve(**data["curve"]), data["status"], data["note"])
+        curve = result.curve
+        texts = (result.task, result.method, result.variant, result.note)
+        if not (
+            all(isinstance(t, str) for t in (*texts, *result.cell.task_overrides))
+            and isinstance(result.seed, int)
+            and result.status in ("ok", "diverged", "skipped")
+            and len(curve.env_steps) == len(curve.rmse) == len(curve.wall_time_s)
+            and (curve.rmse or result.status == "skipped")
+            and all(isinstance(v, int) for v in curve.env_steps)
+            and all(isinstance(v, int | float) for v in (*curve.rmse, *curve.wall_time_s))
+        ):
+            raise ValueError("a cell field of the wrong type")
+        return result
 
 
 def task_config(cell: Cell) -> RunConfig:
@@ -115,7 +137,8 @@ def task_config(cell: Cell) -> RunConfig:
     return load_config(cell.task, list(cell.task_overrides))
 
 
-LEARNING_SETTINGS = {"learning_rate", "normalized", "regularization", "shared_weights"}
+# What a rule without a controller of its own takes from the task's eligibility controller.
+GRADIENT_SETTINGS = {"learning_rate", "normalized", "regularization", "shared_weights", "ridge", "smoothness"}
 
 
 def method_config(
@@ -147,7 +170,7 @@ def method_config(
             settings = {"forward_model": by_rule["eligibility"].forward_model.model_dump()}
         else:
             settings = {}
-        if method == "noilc":
+        if method == "noilc":  # its own penalty; the rest (forward model, Jacobian) as gauss_newton's
             settings["ridge"] = ilc.ridge
             update["basis"] = TimeTableConfig(kind="time_table", span=ilc.span)
         settings.update(name=method, rule="eligibility", optimizer="gauss_newton")
@@ -156,7 +179,7 @@ def method_config(
         if method in by_rule:
             settings = by_rule[method].model_dump()
         elif "eligibility" in by_rule:  # the task's learning settings, not its trace's forward model
-            settings = by_rule["eligibility"].model_dump(include=LEARNING_SETTINGS)
+            settings = by_rule["eligibility"].model_dump(include=GRADIENT_SETTINGS)
         else:
             settings = {}
         if learning_rate is not None:

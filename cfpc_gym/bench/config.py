@@ -60,7 +60,7 @@ class BenchConfig(Section):
     tasks: list[str] = Field(min_length=1)
     """Run configs: bundled names (cued_elbow) or YAML paths."""
     methods: list[str] = Field(min_length=1)
-    """Any of feedback, eligibility, lms, delayed, fel, ilc, ppo, sac."""
+    """Any of feedback, eligibility, gauss_newton, lms, delayed, fel, ilc, noilc, ppo, sac."""
     seeds: int = Field(3, ge=1)
     """Seeds 0 .. seeds-1 for every task and method."""
     profiles: dict[Literal["quick", "full"], ProfileConfig]

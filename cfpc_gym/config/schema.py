@@ -7,6 +7,7 @@ strings such as "1e-3" are coerced to numbers, and inf or NaN are refused in eve
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -139,7 +140,7 @@ class ForwardModelConfig(Section):
     """linearized only: rest = one model, linearised at the rest posture; trajectory = re-linearised
     at every control step of a feedback-only trial (posture, velocity, activation and which muscles
     pull all change along a large movement): a time-varying model indexed by time in the trial, for
-    tasks whose movement is timed by the trial (needs optimizer: gradient); movement = trajectory at
+    tasks whose movement is timed by the trial (not with optimizer: rls); movement = trajectory at
     first, then re-linearised along the last trial as executed, feed-forward included, every
     relinearize_every trials: the model follows the movement that learning produces."""
     relinearize_every: int = Field(1, ge=1)
@@ -368,9 +369,10 @@ class RunConfig(Section):
     adaptation, also when its model-following RMSE exceeds this multiple of the first trial's."""
     safeguard_factor: float | None = Field(3.0, gt=1)
     """A trial whose RMSE exceeds this multiple of the best trial's so far is undone: the controller
-    goes back to its state after the best trial and its learning rate (optimizer gradient) is
-    halved; the run log and metrics (safeguard_trials) say so. null: off (for tasks that change by
-    design, such as a force field switched on)."""
+    goes back to the state the best trial ran with, and its learning rates (optimizer gradient, and
+    gain adaptation's) are halved; the run log and metrics (safeguard_trials) say so. Controllers
+    with optimizer gauss_newton are left to their own trust region. null: off (for tasks that change
+    by design, such as a force field switched on)."""
 
     @model_validator(mode="after")
     def _unique_names(self) -> RunConfig:
@@ -378,4 +380,21 @@ class RunConfig(Section):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"controller names must be unique; repeated: {', '.join(duplicates)}")
+        stems: dict[str, str] = {}
+        for name in names:  # each names its checkpoint file, on case-blind file systems too
+            other = stems.setdefault(file_stem(name).casefold(), name)
+            if other != name:
+                raise ValueError(f"controller names {other!r} and {name!r} name the same checkpoint file")
         return self
+
+
+def file_stem(name: str) -> str:
+    """A controller's name as a file name.
+
+    Args:
+        name: The controller's name.
+
+    Returns:
+        The name with every character other than a letter, a digit or ``_.-`` as ``_``, cut to 100.
+    """
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:100] or "controller"

@@ -8,7 +8,6 @@ foreign or mismatched file.
 from __future__ import annotations
 
 import io
-import re
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ import numpy as np
 import torch
 
 from ..agent import CFPCAgent
+from ..config.schema import file_stem
 from ..errors import CheckpointError
 from ..io import write_atomic
 from ..rollout import TrialRecord
@@ -27,8 +27,7 @@ CHECKPOINT_FORMAT = 3  # 3: named by controller; 2: the raised-cosine basis coun
 
 def checkpoint_path(run_dir: Path, name: str) -> Path:
     """The checkpoint file of controller ``name`` in a run directory (a file-safe form of the name)."""
-    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:100] or "controller"
-    return run_dir / CHECKPOINTS / f"{safe}.pt"
+    return run_dir / CHECKPOINTS / f"{file_stem(name)}.pt"
 
 
 def _tensors(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
@@ -74,6 +73,8 @@ def read_checkpoint(path: Path, name: str, device: torch.device | str = "cpu") -
         CheckpointError: the file is missing, unreadable, damaged, of another format or written
             for another controller.
     """
+    if path.exists() and not path.is_file():
+        raise CheckpointError(f"checkpoint {path} is not a file; delete it to rerun controller {name!r}")
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} is missing: controller {name!r} never finished a trial")
     try:

@@ -37,7 +37,8 @@ class ControllerResult:
         diverged_at_trial: The trial at which learning was stopped as diverged, or None.
         safeguard_trials: The trials the safeguard undid (their error exceeded ``safeguard_factor``
             times the best trial's): the controller went back to its state after ``best_trial``.
-        best_trial: The trial with the lowest RMSE so far, whose state the safeguard goes back to.
+        best_trial: The trial with the lowest RMSE so far (the safeguard goes back to the state it
+            ran with).
         relinearized_trial: ``schedule: movement``: the trial the forward model was last
             re-linearised along (0: still the feedback-only trial's model).
         relinearized_along: That trial's joint commands of env 0 (steps, D), or None.
@@ -61,7 +62,7 @@ class ControllerResult:
     relinearized_along: np.ndarray | None = None
     first_trial: TrialRecord | None = None
     last_trial: TrialRecord | None = None
-    best_state: dict[str, Any] | None = None  # the controller's state_dict after best_trial
+    best_state: dict[str, Any] | None = None  # the controller's state_dict best_trial ran with
 
     @property
     def final_rmse(self) -> float:

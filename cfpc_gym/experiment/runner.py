@@ -16,8 +16,9 @@ from ..analysis.optimum import Optimum, least_squares_optimum
 from ..build import make_run_agent, movement_model
 from ..config import ConfigError, ControllerConfig, RunConfig
 from ..controllers.gain_adaptation import GAINS
+from ..errors import CheckpointError
 from ..rollout import run_trial
-from .checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
+from .checkpoint import CHECKPOINTS, checkpoint_path, load_checkpoint, save_checkpoint
 from .results import ControllerResult, RunResult
 
 
@@ -51,11 +52,15 @@ def run_controller(
     while not result.finished(config.trials):
         trial = result.trials_done
         start = time.perf_counter()
+        # The weights this trial runs with: what the safeguard goes back to if it is the best.
+        before = _copy(agent.controller.state_dict()) if guarded(config, settings) else None
         record = run_trial(agent, seeds=_seeds(config) if trial == 0 else None)
         rmse = float(np.mean(record.rmse))
         lags = record.lag(agent.spec.dt)
         lag = None if np.all(np.isnan(lags)) else float(np.nanmean(lags))
         result.trial_rmse.append(rmse)
+        if rmse < result.trial_rmse[result.best_trial]:
+            result.best_trial = trial
         result.trial_max_error.append(float(np.max(record.max_error)))
         result.trial_lag_s.append(lag)
         result.env_steps += record.error.shape[0] * record.error.shape[1]
@@ -67,8 +72,9 @@ def run_controller(
             gains = adaptation.gains.mean(0)  # (D, 3)
             result.trial_gains.append({name: gains[:, i].tolist() for i, name in enumerate(GAINS)})
         why = divergence(config, result)
-        if why is None and guarded(config, settings):
-            safeguard(config, settings, agent, result, say)
+        undone = (
+            why is None and before is not None and safeguard(config, settings, agent, result, before, say)
+        )
         if why is not None:
             result.diverged_at_trial = trial
             say(
@@ -76,7 +82,7 @@ def run_controller(
                 f"({why}); stopped it. Lower learning_rate, or use rule eligibility (gain adaptation: "
                 "me-lms) with a forward model."
             )
-        elif every and result.trials_done % every == 0:
+        elif every and result.trials_done % every == 0 and not undone:  # not along an undone trial
             along = record.command[:, 0].copy()  # one model for every env: env 0's
             try:
                 model = movement_model(config, settings, along, trial)
@@ -105,16 +111,18 @@ def safeguard(
     settings: ControllerConfig,
     agent: CFPCAgent,
     result: ControllerResult,
+    before: dict,
     say: Callable[[str], None],
-) -> None:
-    """After a trial: keep the controller's state if the trial is the best so far; undo a trial
-    whose RMSE exceeds ``safeguard_factor`` times the best (back to the best trial's state, the
-    learning rate halved)."""
+) -> bool:
+    """After a trial: keep the state it ran with (``before``) if it is the best so far; undo a
+    trial whose RMSE exceeds ``safeguard_factor`` times the best (back to the state the best trial
+    ran with, the learning rate halved). Returns whether it undid the trial."""
     trial, rmse = result.trials_done - 1, result.trial_rmse[-1]
     best = result.trial_rmse[result.best_trial]
-    if result.best_state is None or rmse < best:
-        result.best_trial, result.best_state = trial, _copy(agent.controller.state_dict())
-    elif rmse > config.safeguard_factor * best:
+    if result.best_trial == trial or result.best_state is None:
+        result.best_state = before
+        return False
+    if rmse > config.safeguard_factor * best:
         result.safeguard_trials.append(trial)
         agent.controller.load_state_dict(_copy(result.best_state))
         scale_learning_rate(agent, settings, 0.5 ** len(result.safeguard_trials))
@@ -123,8 +131,10 @@ def safeguard(
         say(
             f"controller {settings.name!r} ({settings.rule}): trial {trial} RMSE {rmse:.4g} > "
             f"{config.safeguard_factor:g} x the best, {best:.4g} (trial {result.best_trial}); "
-            f"safeguard: {halved}back to the state after trial {result.best_trial}"
+            f"safeguard: {halved}back to the weights trial {result.best_trial} ran with"
         )
+        return True
+    return False
 
 
 def guarded(config: RunConfig, settings: ControllerConfig) -> bool:
@@ -250,12 +260,23 @@ def run_experiment(
 
 
 def checkpoint_paths(config: RunConfig, out_dir: Path | None) -> list[Path | None]:
-    """Each controller's checkpoint file in ``out_dir`` (None without one)."""
+    """Each controller's checkpoint file in ``out_dir`` (None without one).
+
+    Raises:
+        CheckpointError: the checkpoints folder is not a folder, or holds checkpoints of no
+            configured controller (another version's, or the config was edited): resuming would
+            silently start those controllers afresh.
+    """
     if out_dir is None:
         return [None] * len(config.controllers)
     paths = [checkpoint_path(out_dir, c.name) for c in config.controllers]
-    if len(set(paths)) < len(paths):
-        raise ConfigError(
-            "controllers: two controller names differ only in characters a file name cannot hold"
+    folder = out_dir / CHECKPOINTS
+    if folder.exists() and not folder.is_dir():
+        raise CheckpointError(f"{folder} is not a folder; delete it to rerun")
+    strangers = sorted(p.name for p in folder.glob("*.pt") if p not in paths) if folder.is_dir() else []
+    if strangers:
+        raise CheckpointError(
+            f"{folder} holds checkpoints of no configured controller ({', '.join(strangers[:3])}): "
+            "written by another version, or config.yaml was edited; delete them to rerun those controllers"
         )
     return paths
