@@ -15,6 +15,7 @@ naming the config key.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import control
@@ -92,7 +93,9 @@ def close_loop(plant, env: gym.Env, pid: PID, injection: str = "error") -> Forwa
     """``plant`` in the loop with ``pid`` and the env's delays: o -> sensed output, with o added
     to the error (``injection="error"``) or to the command (``"motor"``)."""
     transfer_functions = [pid.transfer_function(i) for i in range(pid.dofs)]
-    return closed_loop(plant, transfer_functions, spec_of(env).dt, injection=injection, **delays(env))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # absurd gains warn deep in python-control
+        return closed_loop(plant, transfer_functions, spec_of(env).dt, injection=injection, **delays(env))
 
 
 def noise_probe(

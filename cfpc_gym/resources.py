@@ -44,6 +44,8 @@ def controller_bytes(config: RunConfig, spec: TrackingSpec, batch_size: int) -> 
     traces = 2 * batch_size * dofs * features * (2 * dofs + 1)
     steps = max(1, int(round(_basis_duration(config) / spec.dt)))
     tables = features * steps if config.basis.kind == "raised_cosine" else 0
+    if config.basis.kind == "delay_line":  # a history as long as the line, per env and cue
+        tables = batch_size * spec.cues * config.basis.size * max(1, round(config.basis.spacing / spec.dt))
     rls = max(
         (batch_size * (dofs * features) ** 2 for c in config.controllers if c.optimizer == "rls"), default=0
     )
@@ -77,6 +79,11 @@ def check_fits(config: RunConfig, spec: TrackingSpec, batch_size: int) -> None:
     if needed > MEMORY_SHARE * available:
         raise ConfigError(
             f"basis: {spec.cues} cue(s) x {basis_size(config, spec):,} basis functions x {batch_size:,} "
-            f"env(s) need at least {needed / 2**30:,.1f} GiB for one controller; "
-            f"{available / 2**30:,.1f} GiB is available: lower basis size or envs"
+            f"env(s) need at least {_gib(needed)} GiB for one controller; "
+            f"{_gib(available)} GiB is available: lower basis size or envs"
         )
+
+
+def _gib(size: int) -> str:
+    gib = size / 2**30
+    return f"{gib:,.1f}" if gib < 1e6 else f"{gib:.2g}"

@@ -154,3 +154,32 @@ def test_resume_refuses_checkpoints_no_controller_owns(finished_run, tmp_path, c
     shutil.copy(run_dir / "checkpoints" / "cfpc.pt", run_dir / "checkpoints" / "1.pt")  # an older naming
     code, err = run(capsys, "run", "--resume", str(run_dir))
     assert code == 2 and one_line(err, "--resume:", "no configured controller (1.pt)")
+
+
+@pytest.mark.parametrize(
+    ("config", "assignment", "expected"),
+    [  # found by benchmarks/fuzz_cli.py: each was a traceback or a warning on stderr
+        ("eyeblink", "controllers.2.trace_delay=1e300", "controllers.2.trace_delay:"),
+        ("paper_linear", "feedback.kd=1e300", "controllers.1.forward_model:"),
+        ("elbow_delays", "controllers.3.learning_rate=1e300", "controllers.3.learning_rate:"),
+        ("force_field", "basis.spacing=1e300", "basis:"),
+    ],
+)
+def test_absurd_sizes_found_by_fuzzing_are_one_line(tmp_path, capsys, config, assignment, expected):
+    code, err = run(
+        capsys, "run", config, "--set", assignment, "--set", "trials=1", "--out", str(tmp_path / "o")
+    )
+    assert code == 2 and one_line(err, expected)
+
+
+def test_the_safeguard_copies_a_state_with_extra_entries(tmp_path, capsys):
+    # The arm's controller state holds a non-tensor entry; the safeguard's copy must take it.
+    argv = ["run", "force_field", "--set", "safeguard_factor=1e300", "--set", "trials=2"]
+    code, err = run(capsys, *argv, "--out", str(tmp_path / "o"))
+    assert code == 0, err
+
+
+def test_absurd_gains_of_a_reference_model_are_one_line_without_warnings(tmp_path, capsys):
+    key = "controllers.2.gain_adaptation.reference_model.ki=1e300"
+    code, err = run(capsys, "run", "elbow_gain_adaptation", "--set", key, "--out", str(tmp_path / "o"))
+    assert code == 2 and one_line(err, "controllers.2.gain_adaptation.reference_model:")

@@ -5,6 +5,7 @@ reference and trace models. The body is measured by ``body_models``; errors name
 from __future__ import annotations
 
 import math
+import warnings
 
 import gymnasium as gym
 import numpy as np
@@ -45,28 +46,34 @@ def forward_model(
     where = f"{config_key(config, controller)}.forward_model"
     pid = make_pid(config, spec_of(env), batch_size=1)
     try:
-        if settings.kind == "analytic":
-            plant = _analytic_plant(config, env, f"{where}.kind", "use kind: identified")
-            model = close_loop(plant, env, pid)
-        elif settings.kind == "linearized":
-            model = _linearized(config, settings, env, pid, where)
-        else:
-            model = body_models.identify_loop(
-                env,
-                pid,
-                method=settings.method,
-                taps=settings.taps,
-                poles=settings.poles,
-                zeros=settings.zeros,
-                trials=settings.probe_trials,
-                amplitude=settings.probe_amplitude,
-                seed=config.seed,
-            )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # absurd gains warn deep in python-control
+            model = _measured_model(config, settings, env, pid, where)
     except ValueError as exc:
         if isinstance(exc, ConfigError):
             raise
         raise ConfigError(f"{where}: {exc}") from None
     return model.scaled(settings.gain)
+
+
+def _measured_model(config: RunConfig, settings, env: gym.Env, pid: PID, where: str):
+    """The unscaled model of ``forward_model``, by its kind."""
+    if settings.kind == "analytic":
+        plant = _analytic_plant(config, env, f"{where}.kind", "use kind: identified")
+        return close_loop(plant, env, pid)
+    if settings.kind == "linearized":
+        return _linearized(config, settings, env, pid, where)
+    return body_models.identify_loop(
+        env,
+        pid,
+        method=settings.method,
+        taps=settings.taps,
+        poles=settings.poles,
+        zeros=settings.zeros,
+        trials=settings.probe_trials,
+        amplitude=settings.probe_amplitude,
+        seed=config.seed,
+    )
 
 
 def _analytic_plant(config: RunConfig, env: gym.Env, where: str, instead: str):

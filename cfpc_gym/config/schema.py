@@ -262,8 +262,8 @@ class ControllerConfig(Section):
     """Label in tables, plots and metrics.json."""
     rule: str
     """One of none, eligibility, lms, delayed, fel."""
-    learning_rate: float = Field(0.01, ge=0)
-    """Step size beta of the weight update."""
+    learning_rate: float = Field(0.01, ge=0, le=1e6)
+    """Step size beta of the weight update (at most 1e6: beyond, float32 weights overflow)."""
     normalized: bool = False
     """Divide each step by that step's trace power (normalised LMS). It weights the cost by
     1 / |eps|^2, so it settles at a weighted least-squares point, not the optimum (measured on
@@ -274,7 +274,7 @@ class ControllerConfig(Section):
     """One learner for the whole batch instead of weights per env."""
     forward_model: ForwardModelConfig = ForwardModelConfig()
     """Rule eligibility: where the trace filter comes from."""
-    trace_delay: float | None = Field(None, ge=0)
+    trace_delay: float | None = Field(None, ge=0, le=3600)
     """Rule delayed: seconds; default the env's sensory delay."""
     optimizer: Literal["gradient", "rls", "gauss_newton"] = "gradient"
     """How the weights learn from the trace: gradient (the paper's rule, a step of learning_rate

@@ -3,6 +3,7 @@ divergence checks, re-linearisation along the movement, and a checkpoint after e
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Callable
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from ..agent import CFPCAgent, env_attribute
 from ..analysis.optimum import Optimum, least_squares_optimum
@@ -156,7 +158,8 @@ def scale_learning_rate(agent: CFPCAgent, settings: ControllerConfig, factor: fl
 
 
 def _copy(state: dict) -> dict:
-    return {key: value.clone() for key, value in state.items()}
+    """A state_dict's copy (tensors cloned; a module's extra state copied whatever it is)."""
+    return {k: v.clone() if isinstance(v, torch.Tensor) else copy.deepcopy(v) for k, v in state.items()}
 
 
 def follows_movement(settings: ControllerConfig) -> int | None:
