@@ -192,3 +192,16 @@ def test_residual_cfpc_defaults_to_the_bundled_config_of_the_env():
     assert config.name == "paper_linear"
     with pytest.raises(ValueError, match="no bundled config for env 'Pendulum-v1'"):
         ResidualCFPC(gym.make("Pendulum-v1"))
+
+
+def test_an_sb3_vec_env_given_to_make_agent_is_refused_with_the_fix():
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from cfpc_gym.build import make_env
+    from cfpc_gym.config import load_config
+
+    config = load_config("paper_linear")
+    env = make_env(config)
+    with pytest.raises(TypeError, match="not a DummyVecEnv; give it the env your VecEnv wraps"):
+        make_agent(config, 1, DummyVecEnv([lambda: env]))
+    env.close()

@@ -92,11 +92,18 @@ def make_agent(config: RunConfig, index: int, env: gym.Env | gym.vector.VectorEn
 
     Raises:
         ConfigError: one line naming the key at fault.
+        TypeError: ``env`` is not a Gymnasium env (a Stable-Baselines3 VecEnv, say).
 
     Example:
         >>> agent = make_agent(config, 1, env)
         >>> action = agent.act(observation, info)
     """
+    if not isinstance(env, gym.Env | gym.vector.VectorEnv):  # e.g. Stable-Baselines3's DummyVecEnv
+        raise TypeError(
+            f"env: make_agent drives a Gymnasium env or SyncVectorEnv, not a {type(env).__name__}; "
+            "give it the env your VecEnv wraps (DummyVecEnv([lambda: env]) over that very env), and "
+            "let the VecEnv call agent.predict"
+        )
     single = env.envs[0] if isinstance(env, gym.vector.VectorEnv) else env
     batch = env.num_envs if isinstance(env, gym.vector.VectorEnv) else 1
     controller = make_controller(config, config.controllers[index], single, batch_size=batch)
