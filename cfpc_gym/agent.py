@@ -15,6 +15,8 @@ any SB3 loop can run the agent (it then reads the tracking signals from the obse
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import gymnasium as gym
@@ -22,30 +24,11 @@ import numpy as np
 import torch
 from gymnasium.vector import AutoresetMode, VectorEnv
 
+from .body import check_body, check_own_observation, env_attribute
 from .controllers import CFPC
 from .envs import TRACKING_KEY, TrackingSpec
 
-
-def env_attribute(env: gym.Env | VectorEnv, name: str, default: Any = None) -> Any:
-    """An attribute of an env, looked up through its wrappers.
-
-    Args:
-        env: A single env, or a vector env (its first sub-env is asked).
-        name: The attribute, e.g. ``tracking_spec``, ``allocate``, ``sensory_delay``.
-        default: What to return when no layer has it.
-
-    Returns:
-        The attribute's value, or ``default``.
-    """
-    if isinstance(env, VectorEnv):
-        try:
-            return env.get_attr(name)[0]
-        except AttributeError:
-            return default
-    try:
-        return env.get_wrapper_attr(name)
-    except AttributeError:
-        return default
+__all__ = ["CFPCAgent", "env_attribute", "to_action"]
 
 
 class CFPCAgent:
@@ -78,16 +61,10 @@ class CFPCAgent:
         self.num_envs = env.num_envs if self.vector else 1
         if controller.batch_size != self.num_envs:
             raise ValueError(f"controller batch size {controller.batch_size} != {self.num_envs} envs")
-        spec = env_attribute(env, "tracking_spec")
-        if not isinstance(spec, TrackingSpec):
-            raise TypeError(
-                'the env exposes no tracking signals (tracking_spec and info["tracking"]); '
-                "wrap it in an adapter that does"
-            )
-        self.spec: TrackingSpec = spec
         if self.vector and not hasattr(env, "envs"):
             raise TypeError("CFPCAgent needs a SyncVectorEnv: it allocates each command at its env's posture")
         self._sub_envs = list(env.envs) if self.vector else [env]
+        self.spec: TrackingSpec = check_body(self._sub_envs[0])
         self._allocate = [env_attribute(e, "allocate") for e in self._sub_envs]
         self._action_dtypes = [e.action_space.dtype for e in self._sub_envs]
         autoreset = env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP) if self.vector else None
@@ -166,10 +143,14 @@ class CFPCAgent:
         SB3 vector envs hand back the reset observation at an episode's end, flagged by
         ``episode_start``; the agent learns from each step as it predicts (the policy is
         deterministic either way). The observations must come from the agent's own env(s): a
-        muscle env's command is allocated at that env's posture, read from the env itself.
+        muscle env's command is allocated at that env's posture, read from the env itself; an
+        observation that is not its env's latest (``last_observation``) is refused. To evaluate
+        without learning: ``with agent.frozen(): evaluate_policy(agent, vec_env)``.
         """
         observation = np.asarray(observation)
         batched = observation.ndim == 2
+        for env, own in zip(self._sub_envs, observation.reshape(self.num_envs, -1), strict=True):
+            check_own_observation(env, own)
         if episode_start is not None:
             self._starting |= np.asarray(episode_start, bool).reshape(self.num_envs)
         signals = self.spec.from_observation(observation.reshape(self.num_envs, -1))
@@ -178,6 +159,20 @@ class CFPCAgent:
             self.controller.update()
         self._acted = False
         return (actions if batched else actions[0]), state
+
+    @contextmanager
+    def frozen(self) -> Iterator[CFPCAgent]:
+        """Learning off inside the block (e.g. around ``evaluate_policy``), back as it was after.
+
+        Example:
+            >>> with agent.frozen():
+            ...     mean_reward, _ = evaluate_policy(agent, DummyVecEnv([lambda: env]))
+        """
+        learn, self.learn = self.learn, False
+        try:
+            yield self
+        finally:
+            self.learn = learn
 
     # --- persistence ----------------------------------------------------------------------------
 

@@ -23,11 +23,13 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from .agent import env_attribute, to_action
+from .agent import to_action
+from .body import env_attribute
 from .controllers import PID, ForwardModel, closed_loop, identify_arx, identify_fir
 from .envs import TrackingSpec
 from .envs.delay import delay_steps
 
+EXPLODING_POLE = 10.0  # per control step: a free body drifts (1), a stiff one oscillates (< 1)
 BeforeStep = Callable[[np.ndarray, np.ndarray], None]  # (joint command, env action)
 
 
@@ -37,10 +39,12 @@ def spec_of(env: gym.Env) -> TrackingSpec:
 
 
 def delays(env: gym.Env) -> dict[str, int]:
-    """The env's sensory and motor delays in control steps (0 where it declares none)."""
-    dt = spec_of(env).dt
+    """The env's sensory delay (its ``tracking_spec``'s) and motor delay (0 where it declares none)
+    in control steps."""
+    spec = spec_of(env)
+    dt = spec.dt
     return {
-        "sensory_delay_steps": delay_steps(env_attribute(env, "sensory_delay", 0.0) or 0.0, dt),
+        "sensory_delay_steps": delay_steps(spec.sensory_delay, dt),
         "motor_delay_steps": delay_steps(env_attribute(env, "motor_delay", 0.0) or 0.0, dt),
     }
 
@@ -65,8 +69,7 @@ def plant_at_rest(env: gym.Env, seed: int) -> control.StateSpace:
     joint command through the allocation to output; discrete, period dt."""
     env.reset(seed=seed)
     a, b, c, d = env_attribute(env, "linearize")()
-    gain = allocation_gain(env)
-    return control.ss(a, b @ gain, c, d @ gain, spec_of(env).dt)
+    return _through_allocation(a, b, c, d, allocation_gain(env), spec_of(env).dt)
 
 
 def plants_along(
@@ -79,14 +82,25 @@ def plants_along(
 
     def linearize_step(command: np.ndarray, action: np.ndarray) -> None:
         a, b, c, d = linearize(action)
-        gain = allocation_gain(env, command)
-        plants.append(control.ss(a, b @ gain, c, d @ gain, dt))
+        plants.append(_through_allocation(a, b, c, d, allocation_gain(env, command), dt))
 
     if commands is None:
         feedback_trial(env, pid, seed, before_step=linearize_step)
     else:
         replay(env, commands, seed, trial, before_step=linearize_step)
     return plants
+
+
+def _through_allocation(a, b, c, d, gain: np.ndarray, dt: float) -> control.StateSpace:
+    """One step of the body from joint command to output; refused where the model itself blows up."""
+    magnitude = float(np.max(np.abs(np.linalg.eigvals(a)))) if np.all(np.isfinite(a)) else np.inf
+    if magnitude > EXPLODING_POLE:
+        raise ValueError(
+            f"the body's own linearisation has a pole of magnitude {magnitude:.3g} per step: the model "
+            "itself blows up (bodies in contact, a stiff constraint, a timestep too long), whatever "
+            "the feedback gains; check the model"
+        )
+    return control.ss(a, b @ gain, c, d @ gain, dt)
 
 
 def close_loop(plant, env: gym.Env, pid: PID, injection: str = "error") -> ForwardModel:

@@ -34,3 +34,7 @@ class UsageError(CfpcError):
 
 class CheckpointError(CfpcError, ValueError):
     """A checkpoint or results file that cannot be used: the message names the file and the fix."""
+
+
+class BodyError(CfpcError, ValueError):
+    """An env that breaks the body contract (``cfpc_gym.body``): the message names the hook and the fix."""

@@ -20,6 +20,7 @@ LAYERS = [
     ("cfpc_gym.controllers", "cfpc_gym.envs", "cfpc_gym.configs"),
     ("cfpc_gym.errors",),
     ("cfpc_gym.io", "cfpc_gym.config"),
+    ("cfpc_gym.body",),
     ("cfpc_gym.agent", "cfpc_gym.rollout", "cfpc_gym.resources"),
     ("cfpc_gym.body_models",),
     ("cfpc_gym.build",),

@@ -50,3 +50,21 @@ def test_the_config_offers_exactly_the_controllers_optimizers():
     from cfpc_gym.config import ControllerConfig
 
     assert get_args(ControllerConfig.model_fields["optimizer"].annotation) == controllers.OPTIMIZERS
+
+
+def test_a_model_path_in_a_config_file_is_the_files_own(tmp_path, monkeypatch):
+    from cfpc_gym.config.files import read_config
+
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "run.yaml").write_text("name: mine\nenv:\n  id: cfpc_gym/MuJoCoTrack-v0\n  kwargs: {model: limb.xml}\n")
+    elsewhere = tmp_path / "shell"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    data = read_config(folder / "run.yaml", [], "cued_elbow")
+    assert data["env"]["kwargs"]["model"] == str(folder / "limb.xml")
+    data = read_config(folder / "run.yaml", ["env.kwargs.model=models/arm.xml"], "cued_elbow")
+    assert data["env"]["kwargs"]["model"] == str(elsewhere / "models/arm.xml")  # --set: the shell's
+    for kept in ("/abs/limb.xml", "gymnasium.envs.mujoco:assets/reacher.xml"):
+        data = read_config(folder / "run.yaml", [f"env.kwargs.model={kept}"], "cued_elbow")
+        assert data["env"]["kwargs"]["model"] == kept

@@ -6,11 +6,13 @@ import gymnasium as gym
 
 from .. import body_models
 from ..agent import CFPCAgent
+from ..body import check_body
 from ..body_models import spec_of
 from ..config import ConfigError, ControllerConfig, RunConfig
 from ..controllers import CFPC, make_learner, make_rule
 from ..controllers.optimizers import KNOWN as LEARNING_SETTINGS
 from ..envs.delay import delay_steps
+from ..errors import BodyError
 from ..resources import check_fits
 from .models import forward_model, gain_adaptation
 from .parts import config_key, make_basis, make_env, make_pid, make_vector_env
@@ -40,7 +42,10 @@ def make_controller(config: RunConfig, controller: ControllerConfig, env: gym.En
     Raises:
         ConfigError: one line naming the key at fault, before anything large is allocated.
     """
-    spec = spec_of(env)
+    try:
+        spec = check_body(env)
+    except BodyError as exc:
+        raise ConfigError(f"env.id: {config.env.id}: {exc}") from None
     where = config_key(config, controller)
     check_fits(config, spec, batch_size)
     scratch = (body_models.remake_env(env) or make_env(config)) if _measures_the_body(controller) else env

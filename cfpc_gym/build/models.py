@@ -11,9 +11,9 @@ import gymnasium as gym
 import numpy as np
 
 from .. import body_models
-from ..agent import env_attribute
+from ..body import env_attribute
 from ..body_models import close_loop, delays, spec_of
-from ..config import ConfigError, ControllerConfig, RunConfig
+from ..config import ConfigError, ControllerConfig, RunConfig, bundled_names, load_config
 from ..controllers import (
     PID,
     ForwardModel,
@@ -24,6 +24,7 @@ from ..controllers import (
     second_order_model,
 )
 from ..controllers.gain_adaptation import GAINS
+from ..errors import CfpcError
 from .parts import config_key, make_env, make_pid
 
 
@@ -60,7 +61,7 @@ def _measured_model(config: RunConfig, settings, env: gym.Env, pid: PID, where: 
     """The unscaled model of ``forward_model``, by its kind."""
     if settings.kind == "analytic":
         plant = _analytic_plant(config, env, f"{where}.kind", "use kind: identified")
-        return close_loop(plant, env, pid)
+        return _close(config, plant, env, pid, where)
     if settings.kind == "linearized":
         return _linearized(config, settings, env, pid, where)
     return body_models.identify_loop(
@@ -74,6 +75,30 @@ def _measured_model(config: RunConfig, settings, env: gym.Env, pid: PID, where: 
         amplitude=settings.probe_amplitude,
         seed=config.seed,
     )
+
+
+def _close(config: RunConfig, plant, env: gym.Env, pid: PID, where: str) -> ForwardModel:
+    """The loop closed around ``plant``; if it is unstable, the message names a bundled config for
+    this env whose feedback gains are stable with this plant and these delays, where one exists."""
+    try:
+        return close_loop(plant, env, pid)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}{_stable_elsewhere(config, plant, env)}") from None
+
+
+def _stable_elsewhere(config: RunConfig, plant, env: gym.Env) -> str:
+    """``; the feedback gains of bundled config NAME are stable here (...)``, or ``""``."""
+    for name in bundled_names():
+        try:
+            other = load_config(name)
+            if other.env.id != config.env.id or other.feedback == config.feedback:
+                continue
+            close_loop(plant, env, make_pid(other, spec_of(env), batch_size=1))
+        except (ValueError, CfpcError):
+            continue
+        gains = ", ".join(f"{k} {getattr(other.feedback, k)}" for k in ("kp", "ki", "kd"))
+        return f"; the feedback gains of bundled config {name} ({gains}) are stable here"
+    return ""
 
 
 def _analytic_plant(config: RunConfig, env: gym.Env, where: str, instead: str):
@@ -98,7 +123,7 @@ def _linearized(
             "use kind: identified"
         )
     if settings.schedule == "rest":
-        return close_loop(body_models.plant_at_rest(env, config.seed), env, pid)
+        return _close(config, body_models.plant_at_rest(env, config.seed), env, pid, where)
     return _loop_along(env, pid, body_models.plants_along(env, pid, config.seed), where)
 
 

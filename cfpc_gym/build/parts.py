@@ -5,7 +5,7 @@ from __future__ import annotations
 import gymnasium as gym
 import torch
 
-from ..agent import env_attribute
+from ..body import env_attribute
 from ..config import ConfigError, ControllerConfig, MissingExtra, RunConfig
 from ..controllers import BASES, PID, Basis
 from ..envs import TrackingSpec

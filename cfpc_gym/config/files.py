@@ -8,6 +8,7 @@ of one line.
 
 from __future__ import annotations
 
+import re
 import stat
 from collections.abc import Iterable
 from importlib.resources import files
@@ -23,6 +24,8 @@ SWITCHED_BY_KIND = ("basis", "reference_model")  # sections whose keys depend on
 MAX_CONFIG_BYTES = 1_000_000
 MAX_DEPTH = 50
 RUN_CONFIGS = "cfpc_gym.configs"
+PATH_KWARGS = ("model",)  # env arguments that name a file: relative ones are the config file's
+PACKAGE_PATH = re.compile(r"^[A-Za-z_][\w.]*:(?!//)")  # "gymnasium.envs.mujoco:assets/reacher.xml"
 BENCH_CONFIGS = "cfpc_gym.configs.bench"
 
 
@@ -242,7 +245,28 @@ def read_config(
     Returns:
         The mapping read from YAML, overrides applied.
     """
-    data = read_yaml(resolve_config(path, default, package))
+    source = resolve_config(path, default, package)
+    data = read_yaml(source)
+    anchor_paths(data, source.parent)
     for assignment in overrides:
         apply_override(data, assignment)
+    anchor_paths(data, Path.cwd())  # a path given by --set is the shell's
     return data
+
+
+def anchor_paths(data: dict[str, Any], folder: Path) -> None:
+    """Make the env's relative file arguments (``PATH_KWARGS``) absolute against ``folder``, in place.
+
+    Args:
+        data: A config as read from YAML.
+        folder: The config file's folder (a path in a file is the file's), or the working directory
+            (a path given by ``--set`` is the shell's). Absolute paths and ``package:path`` are kept.
+    """
+    env = data.get("env")
+    kwargs = env.get("kwargs") if isinstance(env, dict) else None
+    if not isinstance(kwargs, dict):
+        return
+    for name in PATH_KWARGS:
+        value = kwargs.get(name)
+        if isinstance(value, str) and value and not Path(value).is_absolute() and not PACKAGE_PATH.match(value):
+            kwargs[name] = str(folder / value)

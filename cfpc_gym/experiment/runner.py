@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..agent import CFPCAgent, env_attribute
+from ..agent import CFPCAgent
+from ..body import env_attribute
 from ..analysis.optimum import Optimum, least_squares_optimum
 from ..build import make_run_agent, movement_model
 from ..config import ConfigError, ControllerConfig, RunConfig
