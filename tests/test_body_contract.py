@@ -1,6 +1,9 @@
 """The body contract (cfpc_gym.body): an env that would be driven wrongly is refused with one line
 saying what to add; one that declares a hook only in its spec is read there."""
 
+import re
+from pathlib import Path
+
 import gymnasium
 import numpy as np
 import pytest
@@ -92,3 +95,15 @@ def test_an_unstable_loop_names_the_bundled_config_with_stable_gains():
     with pytest.raises(ConfigError, match="closed loop is unstable.*bundled config elbow_delays .kp 3.0"):
         make_controller(config, config.controllers[1], env, 1)
     env.close()
+
+
+def test_the_worked_example_of_docs_bodies_learns_and_is_refused_without_allocate():
+    text = (Path(__file__).parents[1] / "docs" / "BODIES.md").read_text()
+    (block,) = re.findall(r"```python\n(.*?)```", text, re.S)
+    scope = {"__name__": "bodies_example"}
+    exec(compile(block, "docs/BODIES.md", "exec"), scope)
+    rmse = scope["rmse"]
+    assert rmse["cfpc"][-1] <= 0.5 * rmse["feedback-only"][-1]  # the doc says 85 % below
+    sled = scope["env"]
+    with pytest.raises(ConfigError, match=r"my/Sled-v0: the action space has shape \(2,\) but"):
+        make_agent(scope["config"], 0, Hide(sled, allocate=None))
