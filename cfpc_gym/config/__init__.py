@@ -9,6 +9,8 @@ Example:
 """
 
 from ..errors import ConfigError, MissingExtra
+from .basis import AlphaConfig, DelayLineConfig, RaisedCosineConfig, TimeTableConfig
+from .env import EnvConfig
 from .files import (
     DEFAULT_CONFIG,
     apply_override,
@@ -21,18 +23,13 @@ from .files import (
 from .loading import dump_config, load_config, validate_config, validated
 from .schema import (
     RULE_NAMES,
-    AlphaConfig,
     ControllerConfig,
-    DelayLineConfig,
-    EnvConfig,
     FeedbackConfig,
     ForwardModelConfig,
     GainAdaptationConfig,
-    RaisedCosineConfig,
     RunConfig,
-    Section,
-    TimeTableConfig,
 )
+from .section import Section
 
 __all__ = [
     "DEFAULT_CONFIG",

@@ -268,5 +268,6 @@ def anchor_paths(data: dict[str, Any], folder: Path) -> None:
         return
     for name in PATH_KWARGS:
         value = kwargs.get(name)
-        if isinstance(value, str) and value and not Path(value).is_absolute() and not PACKAGE_PATH.match(value):
+        relative = isinstance(value, str) and value and not Path(value).is_absolute()
+        if relative and not PACKAGE_PATH.match(value):
             kwargs[name] = str(folder / value)

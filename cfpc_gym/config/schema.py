@@ -1,8 +1,9 @@
 """The typed config of a run: every key, its type, its default and what it means.
 
 YAML is only the serialisation (``files.py`` reads it, ``loading.py`` validates it into these
-models); every field is typed and documented here, right under it. Unknown keys are rejected,
-strings such as "1e-3" are coerced to numbers, and inf or NaN are refused in every float key.
+models); every field is typed and documented here, right under it (the basis sections in
+``basis.py``, the env's in ``env.py``). Unknown keys are rejected, strings such as "1e-3" are
+coerced to numbers, and inf or NaN are refused in every float key.
 """
 
 from __future__ import annotations
@@ -11,8 +12,6 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Discriminator,
     Field,
     Tag,
@@ -20,30 +19,13 @@ from pydantic import (
     model_validator,
 )
 
+from .basis import BasisConfig, RaisedCosineConfig
+from .env import EnvConfig
+from .section import PerDof, Section
+
 # The rules of controllers/rules.py, named here so that reading a config does not import torch
 # (tests/test_configs.py checks the two agree).
 RULE_NAMES = ("none", "eligibility", "lms", "delayed", "fel")
-
-
-class Section(BaseModel):
-    """A config section: unknown keys, inf and NaN refused; each field documented under it."""
-
-    # No inf or NaN in a float key: unbounded is said with null where a key allows it.
-    model_config = ConfigDict(
-        extra="forbid", validate_assignment=True, allow_inf_nan=False, use_attribute_docstrings=True
-    )
-
-
-PerDof = float | list[float]
-
-
-class EnvConfig(Section):
-    """The env every controller of the run drives."""
-
-    id: str
-    """Gymnasium id, e.g. cfpc_gym/LinearPlant-v0."""
-    kwargs: dict[str, Any] = {}
-    """Keyword arguments for gymnasium.make (dt, sensory_delay, ...)."""
 
 
 class FeedbackConfig(Section):
@@ -59,74 +41,6 @@ class FeedbackConfig(Section):
     """Seconds; first-order filter on the derivative term."""
     output_limit: PerDof | None = None
     """Command saturation (None: the env's action bounds do it)."""
-
-
-class RaisedCosineConfig(Section):
-    """Raised-cosine bumps in time since the cue (well conditioned; the default basis)."""
-
-    kind: Literal["raised_cosine"] = "raised_cosine"
-    """Which basis (the default)."""
-    size: int = Field(40, ge=1)
-    """Bumps per cue channel."""
-    start: float = 0.0
-    """Seconds after cue onset of the first bump's centre."""
-    span: float = Field(1.0, gt=0)
-    """Seconds from the first to the last centre."""
-    overlap: float = Field(1.0, gt=0)
-    """Bump half-width in centre spacings (1: bumps sum to one)."""
-
-
-class AlphaConfig(Section):
-    """Double-exponential (alpha) kernels with log-spaced time constants, driven by the cue."""
-
-    kind: Literal["alpha"]
-    """Which basis."""
-    size: int = Field(20, ge=1)
-    """Kernels per cue channel."""
-    min_time_constant: float = Field(0.02, gt=0)
-    """Seconds; the fastest kernel."""
-    max_time_constant: float = Field(1.0, gt=0)
-    """Seconds; the slowest kernel (log-spaced in between)."""
-    ratio: float = Field(0.5, gt=0, lt=1)
-    """Rise / decay time-constant ratio of each double exponential."""
-
-
-class DelayLineConfig(Section):
-    """A tapped delay line of the cue."""
-
-    kind: Literal["delay_line"]
-    """Which basis."""
-    size: int = Field(40, ge=1)
-    """Taps per cue channel."""
-    spacing: float = Field(0.02, gt=0)
-    """Seconds between taps (a whole number of control steps)."""
-
-
-class TimeTableConfig(Section):
-    """One basis function per control step after the cue (a lookup table, as ILC learns)."""
-
-    kind: Literal["time_table"]
-    """Which basis."""
-    span: float = Field(1.0, gt=0)
-    """Seconds after cue onset the table covers (one entry per control step)."""
-
-
-def _basis_kind(value: Any) -> str:
-    """The basis kind, raised_cosine when unstated."""
-    return value.get("kind", "raised_cosine") if isinstance(value, dict) else getattr(value, "kind", None)
-
-
-BasisConfig = Annotated[
-    Annotated[RaisedCosineConfig, Tag("raised_cosine")]
-    | Annotated[AlphaConfig, Tag("alpha")]
-    | Annotated[DelayLineConfig, Tag("delay_line")]
-    | Annotated[TimeTableConfig, Tag("time_table")],
-    Discriminator(
-        _basis_kind,
-        custom_error_type="basis",
-        custom_error_message="must be a mapping with a kind: raised_cosine, alpha, delay_line or time_table",
-    ),
-]
 
 
 class ForwardModelConfig(Section):
