@@ -4,7 +4,8 @@ The forearm hangs in a vertical plane under gravity (``gravity`` m/s^2; 0 for a 
 driven by a flexor and an extensor muscle (``assets/elbow.xml``). A trial: at rest at
 ``rest_angle``; a cue pulse at ``cue_time``; ``cue_to_movement`` seconds after its onset (plus a
 uniform draw in +-``interval_jitter`` per trial) the target angle moves by ``amplitude`` along a
-minimum-jerk profile lasting ``movement_duration``, then holds.
+minimum-jerk profile lasting ``movement_duration``, then holds. With ``amplitude_range`` the amplitude
+is drawn anew each trial (a random goal); ``info["goal"]`` is the trial's end angle either way.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ class ElbowTrackEnv(MuscleTaskEnv):
         movement_duration: Length of the minimum-jerk movement, seconds.
         rest_angle: Elbow angle at rest, radians (inside the joint's range).
         amplitude: Size of the movement, radians (``rest_angle + amplitude`` inside the range).
+        amplitude_range: (low, high) radians: draw each trial's amplitude uniformly from it
+            instead (a random goal per trial); None: always ``amplitude``.
         gravity: Gravitational acceleration, m/s^2; 0 for a supported forearm.
         dt, sensory_delay, motor_delay, trial_duration, cocontraction, tracking_weight, effort_weight,
             max_joint_velocity, render_mode, render_width, render_height: As in ``MuscleTaskEnv``.
@@ -62,6 +65,7 @@ class ElbowTrackEnv(MuscleTaskEnv):
         movement_duration: float = 0.5,
         rest_angle: float = 0.5,
         amplitude: float = 0.8,
+        amplitude_range: tuple[float, float] | None = None,
         gravity: float = 9.81,
         cocontraction: float = 0.05,
         tracking_weight: float = 1.0,
@@ -80,11 +84,22 @@ class ElbowTrackEnv(MuscleTaskEnv):
         self.interval_jitter = interval_jitter
         self.movement_duration = movement_duration
         self.rest_angle = rest_angle
-        self.amplitude = amplitude
+        self.amplitude = self.base_amplitude = amplitude
+        self.amplitude_range = None if amplitude_range is None else tuple(float(a) for a in amplitude_range)
         self.gravity = gravity
         super().__init__(**shared_arguments(locals()))
         low, high = self.physics.joint_range[0]
-        for name, angle in (("rest_angle", rest_angle), ("rest_angle + amplitude", rest_angle + amplitude)):
+        ends = [("rest_angle + amplitude", rest_angle + amplitude)]
+        if self.amplitude_range is not None:
+            if len(self.amplitude_range) != 2 or not self.amplitude_range[0] <= self.amplitude_range[1]:
+                raise ValueError(
+                    f"amplitude_range must be (low, high) with low <= high, got {amplitude_range}"
+                )
+            ends = [
+                (f"rest_angle + amplitude_range[{i}]", rest_angle + a)
+                for i, a in enumerate(self.amplitude_range)
+            ]
+        for name, angle in (("rest_angle", rest_angle), *ends):
             if not low < angle < high:
                 raise ValueError(f"{name} ({angle} rad) must lie inside the elbow range ({low}, {high}) rad")
         self.physics.model.opt.gravity[:] = (0.0, 0.0, -gravity)
@@ -104,6 +119,8 @@ class ElbowTrackEnv(MuscleTaskEnv):
     def _begin_trial(self, seed: int | None, options: dict[str, Any] | None) -> None:
         jitter = draw_jitter(self.np_random, self.interval_jitter)
         self.movement_start = self.cue_time + self.cue_to_movement + jitter
+        if self.amplitude_range is not None:  # drawn only then: fixed-goal trials keep their randomness
+            self.amplitude = self.np_random.uniform(*self.amplitude_range)
 
     def _task_info(self) -> dict[str, Any]:
-        return {"movement_start": self.movement_start}
+        return {"movement_start": self.movement_start, "goal": np.array([self.rest_angle + self.amplitude])}

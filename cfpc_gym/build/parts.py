@@ -9,6 +9,7 @@ from ..body import env_attribute
 from ..config import ConfigError, ControllerConfig, MissingExtra, RunConfig
 from ..controllers import BASES, PID, Basis
 from ..envs import TrackingSpec
+from ..envs.goal_code import GoalCode
 from ..envs.delay import delay_steps
 
 
@@ -19,7 +20,8 @@ def make_env(config: RunConfig) -> gym.Env:
         config: The run config (``env.id``, ``env.kwargs``).
 
     Returns:
-        ``gymnasium.make(env.id, **env.kwargs)``, checked to expose tracking signals.
+        ``gymnasium.make(env.id, **env.kwargs)``, checked to expose tracking signals, its cue
+        coded by the goal where ``env.goal_code`` asks.
 
     Raises:
         ConfigError: the id, the kwargs or the env's tracking signals are wrong (MissingExtra:
@@ -38,6 +40,14 @@ def make_env(config: RunConfig) -> gym.Env:
             f"env.id: {config.env.id} exposes no tracking signals (env.unwrapped.tracking_spec and "
             'info["tracking"]); wrap it in an adapter that does'
         )
+    code = config.env.goal_code
+    if code is not None:
+        try:
+            env = GoalCode(env, **code.model_dump())
+            env.reset(seed=config.seed)  # the goal is read at reset: refuse an env without one now
+        except ValueError as exc:
+            env.close()
+            raise ConfigError(f"env.goal_code: {config.env.id}: {exc}") from None
     return env
 
 
