@@ -38,6 +38,7 @@ from gymnasium.vector import VectorEnv
 from .envs import TrackingSpec
 from .errors import BodyError
 
+UNREPORTED = object()  # an env without last_observation
 DELAY_TOLERANCE = 1e-9  # s: delays are whole steps of dt, so two sources agree up to rounding
 
 
@@ -194,10 +195,12 @@ def check_own_observation(env: gym.Env, observation: np.ndarray) -> None:
     """
     if env_attribute(env, "allocate") is None:
         return  # the action does not depend on this env's state: any env's observation will do
-    latest = env_attribute(env, "last_observation")
-    if latest is None:
+    latest = env_attribute(env, "last_observation", UNREPORTED)
+    if latest is UNREPORTED:
         return
-    if np.shape(observation) != np.shape(latest) or not np.allclose(observation, latest, equal_nan=True):
+    # None: the env has not been reset, so the observation cannot be its own.
+    mismatch = latest is None or np.shape(observation) != np.shape(latest)
+    if mismatch or not np.allclose(observation, latest, equal_nan=True):
         raise BodyError(
             "predict: this observation is not from the agent's own env, whose posture its muscle "
             "allocation reads; run the VecEnv over that very env (DummyVecEnv([lambda: env])), "

@@ -15,7 +15,9 @@ ENV_IDS = {
     "cfpc_gym/ArmReach-v0": "cfpc_gym.envs.arm:ArmReachEnv",
     "cfpc_gym/Eyeblink-v0": "cfpc_gym.envs.eyeblink:EyeblinkEnv",
     "cfpc_gym/ReacherTrack-v0": "cfpc_gym.envs.reacher_adapter:make_reacher_track",
+    "cfpc_gym/MuJoCoTrack-v0": "cfpc_gym.envs.mjcf_task:MJCFTrackEnv",
     "cfpc_gym/MyoElbowTrack-v0": "cfpc_gym.envs.myosuite_adapter:make_myo_elbow_track",  # extra: [myosuite]
+    "cfpc_gym/MyoPose-v0": "cfpc_gym.envs.myosuite_pose:make_myo_pose",  # extra: [myosuite]
 }
 
 

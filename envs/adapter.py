@@ -57,6 +57,7 @@ class TrackingAdapter(gym.Wrapper):
         self.cue_to_movement = cue_to_movement
         self.movement_duration = movement_duration
         self._step = 0
+        self.last_observation: np.ndarray | None = None  # what the latest reset or step returned
 
     def _append_tracking(self, delay_steps: int, low: np.ndarray, high: np.ndarray) -> None:
         """Set up ``tracking_spec``, the observation space and the delay line for outputs bounded by
@@ -156,4 +157,7 @@ class TrackingAdapter(gym.Wrapper):
     def _observation(self, observation: np.ndarray, info: dict[str, Any]) -> np.ndarray:
         tracking = info[TRACKING_KEY]
         signals = np.concatenate([tracking["measurement"], tracking["reference"], tracking["cue"]])
-        return np.concatenate([np.asarray(observation, dtype=np.float64).reshape(-1), signals])
+        self.last_observation = np.concatenate(
+            [np.asarray(observation, dtype=np.float64).reshape(-1), signals]
+        )
+        return self.last_observation

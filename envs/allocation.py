@@ -1,4 +1,5 @@
-"""Muscle allocation: a joint-space command (desired joint torques, N*m) to muscle excitations in [0, 1].
+"""Muscle allocation: a joint-space command (desired joint torques, N*m) to muscle excitations in [0, 1]
+(and, for motor-driven models, to controls within their ctrlrange: ``bounded_allocation``).
 
 Both maps take ``torque_per_excitation`` (joints x muscles): the joint torque each muscle makes at
 full, steady activation at the current posture (moment arm x peak force x force-length factor; see
@@ -67,3 +68,41 @@ def least_squares_allocation(
     rhs = np.concatenate([target, np.zeros(muscles)])
     extra = lsq_linear(matrix, rhs, bounds=(0.0, 1.0 - cocontraction), method="bvls").x
     return np.clip(floor + extra, 0.0, 1.0)
+
+
+def bounded_allocation(
+    command: np.ndarray,
+    torque_per_control: np.ndarray,
+    low: np.ndarray,
+    high: np.ndarray,
+    regularization: float = 1e-6,
+) -> np.ndarray:
+    """Motors: the controls within ``[low, high]`` whose joint torque is nearest the command.
+
+    Minimises ``|A u - command|^2 + lam^2 |u - u0|^2`` subject to ``low <= u <= high``, with
+    ``A = torque_per_control`` (joints x motors, moment arm x gain: exact at any control),
+    ``u0`` the control nearest zero and ``lam = regularization * |A|_F / sqrt(motors)``: a tiny ridge
+    that picks the least-effort solution where motors are redundant. No co-contraction floor.
+
+    Args:
+        command: Desired joint torques (N*m), (joints,).
+        torque_per_control: (joints, motors) joint torque per unit control.
+        low: (motors,) lower control bounds (``ctrlrange``).
+        high: (motors,) upper control bounds.
+        regularization: Relative size of the ridge (>= 0).
+
+    Returns:
+        The controls, (motors,), within the bounds; exact (to ~1e-12 relative) where the command
+        is reachable.
+    """
+    if regularization < 0:
+        raise ValueError(f"regularization must be >= 0, got {regularization}")
+    a = np.asarray(torque_per_control, dtype=np.float64)
+    joints, motors = a.shape
+    low, high = np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)
+    rest = np.clip(0.0, low, high)
+    lam = regularization * np.linalg.norm(a) / np.sqrt(motors)
+    matrix = np.vstack([a, lam * np.eye(motors)])
+    rhs = np.concatenate([np.asarray(command, dtype=np.float64).reshape(joints), lam * rest])
+    controls = lsq_linear(matrix, rhs, bounds=(low, high), method="bvls").x
+    return np.clip(controls, low, high)

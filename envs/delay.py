@@ -76,6 +76,7 @@ class SensoryDelay(gym.Wrapper, gym.utils.RecordConstructorArgs):
             raise ValueError(f"env: observation_space must be a Box, got {env.observation_space}")
         self.delay, self.dt, self.delay_steps = delay, float(dt), steps
         self._line = DelayLine(steps, shape=env.observation_space.shape)
+        self.last_observation: np.ndarray | None = None  # what the latest reset or step returned
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         """Reset the env; the line fills with the reset observation (the world was at rest)."""
@@ -89,4 +90,5 @@ class SensoryDelay(gym.Wrapper, gym.utils.RecordConstructorArgs):
         return self._delayed(observation), reward, terminated, truncated, info
 
     def _delayed(self, observation: np.ndarray) -> np.ndarray:
-        return self._line.push(observation).astype(self.observation_space.dtype)
+        self.last_observation = self._line.push(observation).astype(self.observation_space.dtype)
+        return self.last_observation

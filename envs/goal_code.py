@@ -90,6 +90,7 @@ class GoalCode(gym.Wrapper, gym.utils.RecordConstructorArgs):
             dtype=inner.dtype,
         )
         self._goal_code = np.zeros(codes)
+        self.last_observation: np.ndarray | None = None  # what the latest reset or step returned
 
     def _code(self, goal: np.ndarray, start: np.ndarray) -> np.ndarray:
         """The trial's code: affine ``[1, goal - start, start]`` or the population's activities."""
@@ -123,4 +124,5 @@ class GoalCode(gym.Wrapper, gym.utils.RecordConstructorArgs):
     def _coded(self, observation: np.ndarray, info: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any]]:
         cue = np.kron(info[TRACKING_KEY]["cue"], self._goal_code)
         info = {**info, TRACKING_KEY: {**info[TRACKING_KEY], "cue": cue}}
-        return np.concatenate([observation, cue]).astype(self.observation_space.dtype), info
+        self.last_observation = np.concatenate([observation, cue]).astype(self.observation_space.dtype)
+        return self.last_observation, info

@@ -1,11 +1,11 @@
 """The Gymnasium surface shared by the musculoskeletal tasks: delays, observation, tracking info, render.
 
-A task subclasses ``MuscleTaskEnv``, names its model (``asset``, ``camera``, ``n_cues``) and says what
-the trial is: ``_begin_trial`` (draws from ``self.np_random``), ``target_at``, ``cue_at``, and
-optionally ``output_of``, ``_before_substep`` (external forces), ``_after_step``,
-``_reward_components`` and ``_task_info``. Muscle and joint queries go through ``self.physics``
-(``physics.py``). Its constructor lists the shared arguments with its own defaults and passes them
-on with ``super().__init__(**shared_arguments(locals()))``.
+A task subclasses ``MuscleTaskEnv``, names its model (``asset``, or ``load_physics`` for a model from
+elsewhere; ``camera``, ``n_cues``) and says what the trial is: ``_begin_trial`` (draws from
+``self.np_random``), ``target_at``, ``cue_at``, and optionally ``output_of``, ``_before_substep``
+(external forces), ``_after_step``, ``_reward_components`` and ``_task_info``. Muscle and joint
+queries go through ``self.physics`` (``physics.py``). Its constructor lists the shared arguments
+with its own defaults and passes them on with ``super().__init__(**shared_arguments(locals()))``.
 
 One step: the action (excitations) passes the motor delay, is held for ``dt`` seconds of physics,
 then everything the sensors see (joint angles, velocities, activations, the target) enters the
@@ -22,7 +22,7 @@ import mujoco
 import numpy as np
 from gymnasium import spaces
 
-from .allocation import antagonist_split, check_cocontraction, least_squares_allocation
+from .allocation import antagonist_split, bounded_allocation, check_cocontraction, least_squares_allocation
 from .delay import DelayLine
 from .physics import MusclePhysics
 from .tracking import TRACKING_KEY, TrackingSpec, tracking_info
@@ -70,7 +70,7 @@ def shared_arguments(arguments: Mapping[str, Any]) -> dict[str, Any]:
 class MuscleTaskEnv(gym.Env):
     """One episode is one trial of a cued task on a MuJoCo muscle model.
 
-    Action: muscle excitations, ``Box(0, 1, (muscles,), float32)``.
+    Action: muscle excitations, ``Box(0, 1, (muscles,), float32)`` (motors: their ``ctrlrange``).
     Observation (float64, clipped to finite bounds; layout in ``observation_layout``): sensed joint
     angles, joint velocities and muscle activations, the sensed output (measurement) and reference,
     the cue (undelayed) and the time in the trial as a fraction of ``trial_duration``.
@@ -130,7 +130,7 @@ class MuscleTaskEnv(gym.Env):
         require_delay_within_trial(sensory_delay, trial_duration)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
-        self.physics = MusclePhysics.from_asset(self.asset)
+        self.physics = self.load_physics()
         substeps = whole_substeps(dt, self.physics.timestep, "the model")
         self.dt = dt
         self.sensory_delay = sensory_delay
@@ -148,18 +148,19 @@ class MuscleTaskEnv(gym.Env):
         self.trial_steps = round(trial_duration / dt)
 
         joints, muscles = self.physics.n_joints, self.physics.n_muscles
+        activations = self.physics.n_activations  # one per muscle; none for motors
         reference_low, reference_high = self.output_bounds()
         dofs = len(reference_low)
         # Sensed vector: joint angles, joint velocities, activations, target.
         self._sensed = DelayLine(
-            whole_steps("sensory_delay", sensory_delay, dt), shape=(2 * joints + muscles + dofs,)
+            whole_steps("sensory_delay", sensory_delay, dt), shape=(2 * joints + activations + dofs,)
         )
         self._motor = DelayLine(whole_steps("motor_delay", motor_delay, dt), shape=(muscles,))
 
         sizes = {
             "joint_angles": joints,
             "joint_velocities": joints,
-            "activations": muscles,
+            "activations": activations,
             "measurement": dofs,
             "reference": dofs,
             "cue": self.n_cues,
@@ -179,7 +180,7 @@ class MuscleTaskEnv(gym.Env):
         bounds = [  # (low, high) of each entry of observation_layout, in its order
             (angle_range[:, 0] - ANGLE_MARGIN, angle_range[:, 1] + ANGLE_MARGIN),
             (np.full(joints, -max_joint_velocity), np.full(joints, max_joint_velocity)),
-            (np.zeros(muscles), np.ones(muscles)),
+            (np.zeros(activations), np.ones(activations)),
             # The measured output can pass its range slightly.
             (reference_low - ANGLE_MARGIN, reference_high + ANGLE_MARGIN),
             (reference_low, reference_high),
@@ -188,11 +189,19 @@ class MuscleTaskEnv(gym.Env):
         ]
         low, high = (np.concatenate(side) for side in zip(*bounds, strict=True))
         self.observation_space = spaces.Box(low, high, dtype=np.float64)
-        self.action_space = spaces.Box(0.0, 1.0, shape=(muscles,), dtype=np.float32)
+        self._control_low, self._control_high = self.physics.control_range.T.copy()
+        self.action_space = spaces.Box(
+            self._control_low.astype(np.float32), self._control_high.astype(np.float32), dtype=np.float32
+        )
         self._step = 0
         self._renderer = None
+        self.last_observation: np.ndarray | None = None  # what the latest reset or step returned
 
     # --- the task: overridden by subclasses -------------------------------------------------------
+
+    def load_physics(self) -> MusclePhysics:
+        """The task's body: by default the model ``asset`` shipped in ``assets/``."""
+        return MusclePhysics.from_asset(self.asset)
 
     def output_bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """Range of the tracked output (and of the reference); by default the joint angles' range."""
@@ -246,7 +255,8 @@ class MuscleTaskEnv(gym.Env):
         so activation dynamics are linearised on the side they are on (activating or deactivating).
         Delays are not included: they are the ``sensory_delay`` and ``motor_delay`` attributes."""
         if action is not None:
-            excitation = np.clip(np.asarray(action, dtype=np.float64).reshape(-1), 0.0, 1.0)
+            excitation = np.asarray(action, dtype=np.float64).reshape(-1)
+            excitation = np.clip(excitation, self._control_low, self._control_high)
             self.physics.data.ctrl[:] = self._motor.upcoming(excitation)
         a, b = self.physics.linearize(self._substeps)
         joints, epsilon = self.physics.n_joints, 1e-6
@@ -258,7 +268,7 @@ class MuscleTaskEnv(gym.Env):
             axis=1,
         )  # fmt: skip
         c = np.zeros((jacobian.shape[0], a.shape[0]))
-        c[:, : self.physics.model.nv] = jacobian @ np.eye(joints, self.physics.model.nv)
+        c[:, self.physics.dof_indices] = jacobian  # the tracked joints' angle deviations
         return a, b, c, np.zeros((c.shape[0], b.shape[1]))
 
     # --- muscle allocation --------------------------------------------------------------------------
@@ -271,7 +281,8 @@ class MuscleTaskEnv(gym.Env):
         """Desired joint torques (N*m, one per joint) to excitations in [0, 1] at the current posture.
 
         One joint: agonist/antagonist split; several: bounded least squares over the moment-arm
-        matrix (see ``allocation.py``). Both include the ``cocontraction`` floor. Stateless.
+        matrix (see ``allocation.py``). Both include the ``cocontraction`` floor. Motors: bounded
+        least squares within their ``ctrlrange``, no floor. Stateless.
         """
         command = np.asarray(command, dtype=np.float64).reshape(-1)
         if command.shape != (self.physics.n_joints,):
@@ -279,6 +290,8 @@ class MuscleTaskEnv(gym.Env):
                 f"command must have {self.physics.n_joints} joint torques, got shape {command.shape}"
             )
         capacity = self.physics.torque_per_excitation()
+        if self.physics.kind == "motor":
+            return bounded_allocation(command, capacity, self._control_low, self._control_high)
         if self.physics.n_joints == 1:
             return antagonist_split(command[0], capacity, self.cocontraction)
         return least_squares_allocation(command, capacity, self.cocontraction)
@@ -301,11 +314,12 @@ class MuscleTaskEnv(gym.Env):
 
     def step(self, action):
         """Hold the excitations (after the motor delay) for ``dt``; truncated at the trial's end."""
-        excitation = np.clip(np.asarray(action, dtype=np.float64).reshape(-1), 0.0, 1.0)
+        excitation = np.asarray(action, dtype=np.float64).reshape(-1)
         if excitation.shape != (self.physics.n_muscles,):
             raise ValueError(
                 f"action must have {self.physics.n_muscles} excitations, got shape {excitation.shape}"
             )
+        excitation = np.clip(excitation, self._control_low, self._control_high)
         self.physics.step(self._motor.push(excitation), self._substeps, self._before_substep)
         self._step += 1
         self._after_step()
@@ -359,7 +373,8 @@ class MuscleTaskEnv(gym.Env):
         measurement = self.output_of(state[: self.physics.n_joints])
         time_fraction = [t / self.trial_duration]
         observation = np.concatenate([state, measurement, reference, self.cue_at(t), time_fraction])
-        return np.clip(observation, self.observation_space.low, self.observation_space.high)
+        self.last_observation = np.clip(observation, self.observation_space.low, self.observation_space.high)
+        return self.last_observation
 
     def _info(self, sensed: np.ndarray, excitation: np.ndarray) -> dict[str, Any]:
         joints = self.physics.n_joints

@@ -14,6 +14,7 @@ MyoSuite samples the target angle at reset; here it becomes the reference only a
 a pulse at ``cue_time``, then ``cue_to_movement`` seconds later a minimum-jerk transition of
 ``movement_duration`` from the starting angle to MyoSuite's target (as in ``ElbowTrack-v0``).
 MyoSuite's reward is passed on unchanged, its weighted terms in ``info["reward_components"]``.
+``MyoSuiteAdapter`` (what MyoSuite adapters share) and ``import_myosuite`` serve ``myosuite_pose.py`` too.
 """
 
 from __future__ import annotations
@@ -31,13 +32,77 @@ from .muscle_task import ANGLE_MARGIN
 from .physics import MusclePhysics
 from .validation import require_positive, whole_substeps
 
-MYOSUITE_ENV_IDS = ("cfpc_gym/MyoElbowTrack-v0",)
+MYOSUITE_ENV_IDS = ("cfpc_gym/MyoElbowTrack-v0", "cfpc_gym/MyoPose-v0")
 MYOSUITE_ELBOW_ID = "myoElbowPose1D6MRandom-v0"
 INSTALL_HINT = "MyoSuite is not installed: pip install 'cfpc-gym[myosuite]'"
 MYOSUITE_TIMESTEP = 0.002  # s, of MyoSuite's elbow model
 
 
-class MyoElbowTracking(TrackingAdapter):
+def import_myosuite() -> None:
+    """Import MyoSuite, which registers its envs with Gymnasium.
+
+    Raises:
+        ImportError: MyoSuite is not installed; the one-line message (``INSTALL_HINT``) says how to
+            install it.
+    """
+    try:
+        import myosuite  # noqa: F401  (registers MyoSuite's envs)
+    except ImportError as error:
+        raise ImportError(INSTALL_HINT) from error
+
+
+class MyoSuiteAdapter(TrackingAdapter):
+    """What the adapters of MyoSuite's muscle envs share: physics, excitation actions, reward terms.
+
+    Actions are muscle excitations in [0, 1] (the wrapped env made with ``normalize_act=False``),
+    clipped to the wrapped env's control range. A subclass calls ``_append_joint_tracking`` with the
+    joints it tracks once its own checks are done.
+
+    Args:
+        env: A MyoSuite env made with ``normalize_act=False``, all of whose actuators are muscles.
+        name: The model's name, for error messages.
+        cocontraction: Excitation floor on every muscle that ``allocate`` keeps, in [0, 1).
+        **timing: ``TrackingAdapter``'s ``sensory_delay``, ``cue_time``, ``cue_duration``,
+            ``cue_to_movement`` and ``movement_duration``.
+    """
+
+    def __init__(self, env: gym.Env, *, name: str, cocontraction: float, **timing: float):
+        super().__init__(env, **timing)
+        check_cocontraction(cocontraction)
+        base = env.unwrapped
+        self.physics = MusclePhysics(base.model, base.data, name=name)
+        self.cocontraction = cocontraction
+
+    def _append_joint_tracking(self, joints: np.ndarray) -> None:
+        """Track the angles of ``joints`` (indices): observation, spec, delay line and action space."""
+        inner = self.env.observation_space
+        if not isinstance(inner, spaces.Box) or len(inner.shape) != 1:
+            raise ValueError(f"env must have a flat Box observation space, got {inner}")
+        # Appended signals are bounded by the joints' range (angles may pass soft limits slightly).
+        ranges = self.physics.joint_range[np.asarray(joints)]
+        low, high = ranges[:, 0] + (-ANGLE_MARGIN), ranges[:, 1] + ANGLE_MARGIN
+        self._append_tracking(delay_steps(self.sensory_delay, self.dt), low, high)
+        self._inner_low = np.asarray(self.env.action_space.low, dtype=np.float64)
+        self._inner_high = np.asarray(self.env.action_space.high, dtype=np.float64)
+        self.action_space = spaces.Box(0.0, 1.0, shape=self.env.action_space.shape, dtype=np.float32)
+
+    def _inner_action(self, action: np.ndarray) -> np.ndarray:
+        excitation = np.clip(np.asarray(action, dtype=np.float64).reshape(-1), 0.0, 1.0)
+        return np.clip(excitation, self._inner_low, self._inner_high).astype(self.env.action_space.dtype)
+
+    def _reward_components(self, info: dict[str, Any]) -> dict[str, float] | None:
+        weights = self.env.unwrapped.rwd_keys_wt
+        rewards = info.get("rwd_dict", {})
+        if not all(key in rewards for key in weights):
+            return None
+        return {key: float(w * np.sum(rewards[key])) for key, w in weights.items()}
+
+    def _observation(self, observation: np.ndarray, info: dict[str, Any]) -> np.ndarray:
+        extended = super()._observation(observation, info)
+        return np.clip(extended, self.observation_space.low, self.observation_space.high)
+
+
+class MyoElbowTracking(MyoSuiteAdapter):
     """Adds the cfpc_gym tracking surface to a MyoSuite elbow-pose env (one elbow joint, muscles only).
 
     Args:
@@ -61,28 +126,18 @@ class MyoElbowTracking(TrackingAdapter):
     ):
         super().__init__(
             env,
+            name=MYOSUITE_ELBOW_ID,
+            cocontraction=cocontraction,
             sensory_delay=sensory_delay,
             cue_time=cue_time,
             cue_duration=cue_duration,
             cue_to_movement=cue_to_movement,
             movement_duration=movement_duration,
         )
-        check_cocontraction(cocontraction)
-        base = env.unwrapped
-        self.physics = MusclePhysics(base.model, base.data, name=MYOSUITE_ELBOW_ID)
         if joint not in self.physics.joint_names:
             raise ValueError(f"joint must be one of {self.physics.joint_names}, got {joint!r}")
         self._joint = self.physics.joint_names.index(joint)
-        self.cocontraction = cocontraction
-        inner = env.observation_space
-        if not isinstance(inner, spaces.Box) or len(inner.shape) != 1:
-            raise ValueError(f"env must have a flat Box observation space, got {inner}")
-        # Appended signals are bounded by the joint's range (angles may pass soft limits slightly).
-        low, high = self.physics.joint_range[self._joint] + (-ANGLE_MARGIN, ANGLE_MARGIN)
-        self._append_tracking(delay_steps(sensory_delay, self.dt), np.array([low]), np.array([high]))
-        self._inner_low = np.asarray(env.action_space.low, dtype=np.float64)
-        self._inner_high = np.asarray(env.action_space.high, dtype=np.float64)
-        self.action_space = spaces.Box(0.0, 1.0, shape=env.action_space.shape, dtype=np.float32)
+        self._append_joint_tracking(np.array([self._joint]))
 
     def output(self) -> np.ndarray:
         """The tracked output: the elbow angle (rad), shape (1,)."""
@@ -102,21 +157,6 @@ class MyoElbowTracking(TrackingAdapter):
 
     def _goal_of_trial(self) -> np.ndarray:
         return np.array(self.env.unwrapped.target_jnt_value, dtype=np.float64).reshape(-1)[:1]
-
-    def _inner_action(self, action: np.ndarray) -> np.ndarray:
-        excitation = np.clip(np.asarray(action, dtype=np.float64).reshape(-1), 0.0, 1.0)
-        return np.clip(excitation, self._inner_low, self._inner_high).astype(self.env.action_space.dtype)
-
-    def _reward_components(self, info: dict[str, Any]) -> dict[str, float] | None:
-        weights = self.env.unwrapped.rwd_keys_wt
-        rewards = info.get("rwd_dict", {})
-        if not all(key in rewards for key in weights):
-            return None
-        return {key: float(w * np.sum(rewards[key])) for key, w in weights.items()}
-
-    def _observation(self, observation: np.ndarray, info: dict[str, Any]) -> np.ndarray:
-        extended = super()._observation(observation, info)
-        return np.clip(extended, self.observation_space.low, self.observation_space.high)
 
 
 def make_myo_elbow_track(
@@ -149,10 +189,7 @@ def make_myo_elbow_track(
         >>> import cfpc_gym, gymnasium  # doctest: +SKIP
         >>> env = gymnasium.make("cfpc_gym/MyoElbowTrack-v0", sensory_delay=0.1)  # doctest: +SKIP
     """
-    try:
-        import myosuite  # noqa: F401  (registers MyoSuite's envs)
-    except ImportError as error:
-        raise ImportError(INSTALL_HINT) from error
+    import_myosuite()
     require_positive(dt=dt, trial_duration=trial_duration)
     frame_skip = whole_substeps(dt, MYOSUITE_TIMESTEP, "MyoSuite's")
     env = gym.make(

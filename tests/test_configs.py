@@ -57,7 +57,9 @@ def test_a_model_path_in_a_config_file_is_the_files_own(tmp_path, monkeypatch):
 
     folder = tmp_path / "mine"
     folder.mkdir()
-    (folder / "run.yaml").write_text("name: mine\nenv:\n  id: cfpc_gym/MuJoCoTrack-v0\n  kwargs: {model: limb.xml}\n")
+    (folder / "run.yaml").write_text(
+        "name: mine\nenv:\n  id: cfpc_gym/MuJoCoTrack-v0\n  kwargs: {model: limb.xml}\n"
+    )
     elsewhere = tmp_path / "shell"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)

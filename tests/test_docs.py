@@ -180,7 +180,8 @@ def test_command_line_parses(page, line):
     except UsageError as exc:
         pytest.fail(f"{page}: {line}: {exc}")
     if args.command == "run" and not args.resume and not placeholder(args.config):
-        load_config(args.config, args.overrides)  # every --set key exists and validates
+        shown = ROOT / args.config if args.config and (ROOT / args.config).is_file() else args.config
+        load_config(shown, args.overrides)  # every --set key exists and validates (paths: the repo's)
     if args.command in ("bench", "sweep") and not args.resume and not placeholder(args.config):
         load_bench(args.config, args.overrides)
 

@@ -9,8 +9,8 @@ from ..body import env_attribute
 from ..config import ConfigError, ControllerConfig, MissingExtra, RunConfig
 from ..controllers import BASES, PID, Basis
 from ..envs import TrackingSpec
-from ..envs.goal_code import GoalCode
 from ..envs.delay import delay_steps
+from ..envs.goal_code import GoalCode
 
 
 def make_env(config: RunConfig) -> gym.Env:

@@ -30,4 +30,4 @@ class EnvConfig(Section):
     kwargs: dict[str, Any] = {}
     """Keyword arguments for gymnasium.make (dt, sensory_delay, ...)."""
     goal_code: GoalCodeConfig | None = None
-    """Multiply the cue by a code of the trial's goal (envs whose reset info has a goal); null: the cue alone."""
+    """Multiply the cue by a code of the trial's goal (envs whose reset info has one); null: the cue alone."""

@@ -63,14 +63,14 @@ class ForwardModelConfig(Section):
     """Multiplies the model's gain: 1 is exact; other values test robustness to a wrong model."""
     method: Literal["fir", "arx"] = "fir"
     """identified only: FIR (impulse response) or ARX (poles and zeros)."""
-    taps: int = Field(120, ge=1)
-    """identified FIR: impulse-response length in steps."""
+    taps: int = Field(45, ge=1)
+    """identified FIR: impulse-response length in steps (longer fits the probe's noise: FORWARD_MODELS.md)."""
     poles: int = Field(4, ge=1)
     """identified ARX: denominator order."""
     zeros: int = Field(4, ge=0)
     """identified ARX: numerator order."""
-    probe_trials: int = Field(4, ge=1)
-    """identified: trials of white-noise probing."""
+    probe_trials: int = Field(8, ge=1)
+    """identified: trials of white-noise probing (each probed and unprobed: 2x this many trials)."""
     probe_amplitude: float = Field(0.05, gt=0)
     """identified: standard deviation of the injected o."""
 

@@ -14,8 +14,8 @@ import numpy as np
 import torch
 
 from ..agent import CFPCAgent
-from ..body import env_attribute
 from ..analysis.optimum import Optimum, least_squares_optimum
+from ..body import env_attribute
 from ..build import make_run_agent, movement_model
 from ..config import ConfigError, ControllerConfig, RunConfig
 from ..controllers.gain_adaptation import GAINS
