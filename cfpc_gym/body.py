@@ -21,6 +21,12 @@ hook                      used for                         when the env has none
 ``last_observation``      the env's latest observation:    ``predict`` cannot tell its observations
                           ``predict`` checks it was given  from another env's
                           this env's own
+``info["goal"]`` (reset)  the trial's goal (D,): goal      no goal code; no goal error or success
+                          codes, goal error, success
+``info["solved"]``        per step, the task solved: its   success from ``goal_threshold``, if any
+                          success rule (MyoSuite's)
+``goal_threshold``        within it of the goal at the     no success measure (without "solved")
+                          end: success
 ========================  ===============================  ========================================
 
 ``check_body`` refuses an env that breaks the contract with a ``BodyError`` of one line saying what

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from .agent import CFPCAgent
 from .envs import TRACKING_KEY
+
+SOLVED_STEPS = 5  # MyoSuite's evaluate_success: an episode succeeds with more than 5 solved steps
 
 
 @dataclass
@@ -22,6 +25,8 @@ class TrialRecord:
     feedforward: np.ndarray  # o
     counterfactual_error: np.ndarray  # e + o (what the feedback controller reacted to)
     command: np.ndarray
+    goal: np.ndarray | None = None  # (B, D): each env's goal, where its reset info gives one
+    solved: np.ndarray | None = None  # (steps, B): the env's own per-step "solved", where it gives one
 
     @property
     def rmse(self) -> np.ndarray:
@@ -51,8 +56,28 @@ class TrialRecord:
                 lags[b] = (np.argmax(followed) - np.argmax(reached)) * dt
         return lags
 
+    def goal_error(self) -> np.ndarray | None:
+        """Per env (B,): the episode mean of the distance |output - goal| (L2 over the DOFs), in
+        the output's units (MyoSuite's pose distance); None without a goal."""
+        if self.goal is None:
+            return None
+        return np.linalg.norm(self.output - self.goal[None], axis=2).mean(axis=0)
+
+    def success(self, threshold: float | None) -> np.ndarray | None:
+        """Per env (B,): whether the episode succeeded. Where the env says per step whether the task
+        is solved, MyoSuite's rule: more than ``SOLVED_STEPS`` solved steps; else within
+        ``threshold`` of the goal at the end. None without either."""
+        if self.solved is not None:
+            return self.solved.sum(axis=0) > SOLVED_STEPS
+        if self.goal is None or threshold is None:
+            return None
+        return np.linalg.norm(self.output[-1] - self.goal, axis=1) < threshold
+
     def as_arrays(self) -> dict[str, np.ndarray]:
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+        """The signals by name (those the env did not give left out)."""
+        return {
+            name: value for name in self.__dataclass_fields__ if (value := getattr(self, name)) is not None
+        }
 
 
 def run_trial(
@@ -76,9 +101,11 @@ def run_trial(
     """
     env = agent.env
     observation, info = env.reset(seed=None if seeds is None else list(seeds), options=options)
+    goal = _per_env(info, "goal", agent.num_envs)
     agent.reset()
     learning, agent.learn = agent.learn, learn
     rows: dict[str, list[np.ndarray]] = {name: [] for name in TrialRecord.__dataclass_fields__}
+    solved: list[np.ndarray | None] = []
     try:
         done = np.zeros(agent.num_envs, dtype=bool)
         while not done.all():
@@ -94,8 +121,18 @@ def run_trial(
             for key in ("target", "output", "cue"):
                 rows[key].append(np.asarray(tracking[key]).reshape(agent.num_envs, -1))
             observation, _, terminated, truncated, info = env.step(action)
+            solved.append(_per_env(info, "solved", agent.num_envs))
             agent.observe(terminated, truncated)
             done |= terminated | truncated
     finally:
         agent.learn = learning
-    return TrialRecord(**{key: np.stack(value) for key, value in rows.items()})
+    signals = {key: np.stack(value) for key, value in rows.items() if value}
+    flags = None if any(s is None for s in solved) else np.stack(solved)[..., 0].astype(bool)
+    return TrialRecord(**signals, goal=goal, solved=flags)
+
+
+def _per_env(info: dict[str, Any], key: str, envs: int) -> np.ndarray | None:
+    """A vector env's ``info[key]`` as (B, n) floats, or None where some env does not give it."""
+    if key not in info or not np.all(info.get(f"_{key}", True)):
+        return None
+    return np.asarray(info[key], dtype=np.float64).reshape(envs, -1)

@@ -10,12 +10,29 @@ can call them every step with the env's current posture.
 
 ``cocontraction`` is a floor excitation on every muscle; the agonists are raised to cancel the
 floor's own net torque, so co-contraction adds stiffness without adding torque.
+
+The two bounded least-squares maps solve their box problem with ``solve_box_least_squares``
+(``box_least_squares.py``: exact, an active-set method, several times faster than scipy's bvls on
+the hand). ``least_squares_allocation`` starts it from the active set the last call of the same
+shape ended with; the problem is strictly convex (a ridge > 0), so the answer is the same, to
+round-off, whatever that history. ``bounded_allocation`` always starts cold: its ridge (1e-6) is
+so small that where motors are redundant their split is set by round-off (to ~1e-2, with bvls
+too), and a warm start would make that split depend on the calls before. Where the ridge is 0,
+an input is not finite or the solver does not converge, scipy's ``lsq_linear(method="bvls")``
+solves it.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from scipy.optimize import lsq_linear
+
+from .box_least_squares import solve_box_least_squares
+
+# The active set ``least_squares_allocation`` last ended with, per (joints, muscles): a first guess
+# for the next call only (the answer does not depend on it). Not thread-local: a guess from another
+# thread is merely a worse guess.
+_LAST_ACTIVE_SET: dict[tuple[int, int], np.ndarray] = {}
 
 
 def check_cocontraction(cocontraction: float) -> None:
@@ -64,9 +81,8 @@ def least_squares_allocation(
     floor = np.full(muscles, cocontraction)
     target = np.asarray(command, dtype=np.float64).reshape(joints) - a @ floor
     lam = regularization * np.linalg.norm(a) / np.sqrt(muscles)
-    matrix = np.vstack([a, lam * np.eye(muscles)])
-    rhs = np.concatenate([target, np.zeros(muscles)])
-    extra = lsq_linear(matrix, rhs, bounds=(0.0, 1.0 - cocontraction), method="bvls").x
+    low, high, rest = np.zeros(muscles), np.full(muscles, 1.0 - cocontraction), np.zeros(muscles)
+    extra = _box_least_squares(a, target, lam, low, high, rest, warm=True)
     return np.clip(floor + extra, 0.0, 1.0)
 
 
@@ -102,7 +118,57 @@ def bounded_allocation(
     low, high = np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)
     rest = np.clip(0.0, low, high)
     lam = regularization * np.linalg.norm(a) / np.sqrt(motors)
-    matrix = np.vstack([a, lam * np.eye(motors)])
-    rhs = np.concatenate([np.asarray(command, dtype=np.float64).reshape(joints), lam * rest])
-    controls = lsq_linear(matrix, rhs, bounds=(low, high), method="bvls").x
+    target = np.asarray(command, dtype=np.float64).reshape(joints)
+    controls = _box_least_squares(a, target, lam, low, high, rest, warm=False)
     return np.clip(controls, low, high)
+
+
+def _box_least_squares(
+    a: np.ndarray,
+    target: np.ndarray,
+    lam: float,
+    low: np.ndarray,
+    high: np.ndarray,
+    rest: np.ndarray,
+    warm: bool,
+) -> np.ndarray:
+    """``min |a x - target|^2 + lam^2 |x - rest|^2`` over ``low <= x <= high``: the active-set
+    solver (``warm``: from the last active set), else scipy's bvls (which also raises what it
+    raised before on bad input)."""
+    key = a.shape
+    shapes_agree = low.shape == high.shape == rest.shape == (a.shape[1],) and target.shape == (a.shape[0],)
+    finite = all(np.isfinite(v).all() for v in (a, target, low, high, rest))
+    usable = lam > 0 and shapes_agree and finite and bool(np.all(low < high))
+    if usable:
+        start = _LAST_ACTIVE_SET.get(key) if warm else None
+        solution = solve_box_least_squares(a, target, lam, low, high, rest, start)
+        if solution.converged:
+            if warm:
+                _LAST_ACTIVE_SET[key] = solution.side
+            return solution.x
+    return bvls_box_least_squares(a, target, lam, low, high, rest)
+
+
+def bvls_box_least_squares(
+    a: np.ndarray, target: np.ndarray, lam: float, low: np.ndarray, high: np.ndarray, rest: np.ndarray
+) -> np.ndarray:
+    """The same problem by scipy's ``lsq_linear(method="bvls")`` on the stacked matrix ``[a; lam I]``.
+
+    The reference, and the fallback where the active-set solver does not apply (``lam`` 0, inputs
+    not finite) or does not converge. Its stopping rules (gradient below an absolute 1e-10, or a
+    relative cost change below 1e-10) can end it short of the optimum in rare saturated cases.
+
+    Args:
+        a: (joints, actuators) torque per unit excitation or control.
+        target: (joints,) torques to make.
+        lam: Ridge weight (>= 0).
+        low: (actuators,) lower bounds.
+        high: (actuators,) upper bounds.
+        rest: (actuators,) the point the ridge pulls towards.
+
+    Returns:
+        (actuators,) the solution bvls returns.
+    """
+    matrix = np.vstack([a, lam * np.eye(a.shape[1])])
+    rhs = np.concatenate([target, lam * rest])
+    return lsq_linear(matrix, rhs, bounds=(low, high), method="bvls").x

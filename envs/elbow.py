@@ -51,6 +51,7 @@ class ElbowTrackEnv(MuscleTaskEnv):
     asset = "elbow.xml"
     camera = "side"
     n_cues = 1
+    goal_threshold = 0.05  # rad: a trial succeeds ending this close to its goal (for metrics)
 
     def __init__(
         self,

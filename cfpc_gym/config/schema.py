@@ -275,6 +275,9 @@ class RunConfig(Section):
     """The temporal basis of the cue (granular layer), the same for every controller."""
     controllers: list[ControllerConfig] = Field(min_length=1)
     """The controllers, run one after another on the same task and seed."""
+    evaluation: int = Field(0, ge=0, le=100_000)
+    """Episodes run after the learning trials with learning frozen, from held-out seeds (goals no
+    trial drew): metrics.json evaluation {episodes, success, goal_error, rmse}; 0: none."""
     tensorboard: bool = False
     """Also write per-trial scalars (RMSE, max error, lag) as TensorBoard events in the run directory."""
     divergence_factor: float = Field(10.0, gt=1)

@@ -31,6 +31,13 @@ class ControllerResult:
         trial_lag_s: Per trial, seconds the output reaches half the movement after the target
             does (None where there is no movement).
         trial_wall_time_s: Per trial, wall time, learning included.
+        trial_success: Per trial, the share of envs whose episode succeeded (the env's own rule
+            where it says per step whether it is solved, MyoSuite's; else within its
+            ``goal_threshold`` of the goal at the end); None where the env has neither.
+        trial_goal_error: Per trial, the episode mean of the distance between goal and output
+            (MyoSuite's pose distance), mean over envs; None where the env gives no goal.
+        evaluation: After the learning trials, ``evaluation`` episodes with learning frozen on
+            held-out seeds (new goals): ``episodes``, ``success``, ``goal_error``, ``rmse``.
         trial_model_rmse: Gain adaptation only: the model-following RMSE per trial.
         trial_gains: Gain adaptation only: the gains after each trial (mean over envs), by name.
         env_steps: Environment steps taken, all envs together.
@@ -52,6 +59,9 @@ class ControllerResult:
     trial_max_error: list[float] = field(default_factory=list)
     trial_lag_s: list[float | None] = field(default_factory=list)
     trial_wall_time_s: list[float] = field(default_factory=list)
+    trial_success: list[float | None] = field(default_factory=list)
+    trial_goal_error: list[float | None] = field(default_factory=list)
+    evaluation: dict[str, float | int | None] | None = None
     trial_model_rmse: list[float] = field(default_factory=list)
     trial_gains: list[dict[str, list[float]]] = field(default_factory=list)
     env_steps: int = 0

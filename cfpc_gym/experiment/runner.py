@@ -66,6 +66,8 @@ def run_controller(
             result.best_trial = trial
         result.trial_max_error.append(float(np.max(record.max_error)))
         result.trial_lag_s.append(lag)
+        result.trial_success.append(_mean(record.success(env_attribute(agent.env, "goal_threshold"))))
+        result.trial_goal_error.append(_mean(record.goal_error()))
         result.env_steps += record.error.shape[0] * record.error.shape[1]
         result.first_trial = result.first_trial or record
         result.last_trial = record
@@ -101,12 +103,52 @@ def run_controller(
                 result.relinearized_along, result.relinearized_trial = along, trial
                 agent.controller.set_forward_model(model)
         result.trial_wall_time_s.append(time.perf_counter() - start)
+        if result.finished(config.trials) and config.evaluation and result.diverged_at_trial is None:
+            result.evaluation = evaluate(config, agent)
+            say(
+                f"controller {settings.name!r}: {config.evaluation} held-out episodes, learning frozen: "
+                + ", ".join(
+                    f"{k} {v:.4g}" for k, v in result.evaluation.items() if k != "episodes" and v is not None
+                )
+            )
         if checkpoint is not None:
             save_checkpoint(checkpoint, agent, result)
         if on_trial is not None:
             on_trial(result)
     agent.env.close()
     return result
+
+
+HELD_OUT = 1_000_003  # evaluation seeds start here past the run's seed: goals no learning trial drew
+
+
+def evaluate(config: RunConfig, agent: CFPCAgent) -> dict[str, float | int | None]:
+    """``config.evaluation`` episodes with learning frozen, from held-out seeds.
+
+    Returns:
+        ``episodes``, ``success`` (share of episodes, None where the env has no success rule),
+        ``goal_error`` (episode-mean distance to the goal, None without a goal) and ``rmse``.
+    """
+    records, episodes = [], 0
+    while episodes < config.evaluation:
+        seeds = [config.seed + HELD_OUT + episodes + i for i in range(config.envs)]
+        records.append(run_trial(agent, learn=False, seeds=seeds))
+        episodes += config.envs
+    kept = config.evaluation  # the last batch may run past it: only the first ``evaluation`` count
+
+    def pooled(values: list[np.ndarray | None]) -> float | None:
+        return None if any(v is None for v in values) else float(np.mean(np.concatenate(values)[:kept]))
+
+    return {
+        "episodes": kept,
+        "success": pooled([r.success(env_attribute(agent.env, "goal_threshold")) for r in records]),
+        "goal_error": pooled([r.goal_error() for r in records]),
+        "rmse": pooled([r.rmse for r in records]),
+    }
+
+
+def _mean(values: np.ndarray | None) -> float | None:
+    return None if values is None else float(np.mean(values))
 
 
 def safeguard(
