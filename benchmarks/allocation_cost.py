@@ -1,6 +1,7 @@
 """What muscle allocation and the CFPC controller cost on MyoSuite's hand, relative to MyoSuite's own step.
 
     /tmp/myovenv/bin/python benchmarks/allocation_cost.py [--steps 100] [--repeats 5] [--noise 0.01]
+                                                          [--diagonal]
 
 ``cfpc_gym/MyoPose-v0`` with ``myoHandPoseRandom-v0`` (23 joints, 39 muscles), driven for one
 episode by a CFPC agent (the ``myo_pose_elbow`` config with the hand's task). At every step, side by
@@ -13,8 +14,10 @@ side and interleaved (fastest of ``--repeats`` per step, then the median over th
   (the previous implementation);
 - the controller: ``agent.act`` less the allocation inside it, plus ``agent.observe`` (the update).
 
-Prints the times and the ratios to MyoSuite's step, the new and old allocations' largest
-difference, and the solver's iterations. One thread for BLAS and torch.
+``--diagonal`` keeps the forward model's diagonal (``forward_model.diagonal: true``: 23 SISO
+filters per basis signal instead of a 23 x 23 MIMO model). Prints the times and the ratios to
+MyoSuite's step, the new and old allocations' largest difference, and the solver's iterations.
+One thread for BLAS and torch.
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=100, help="control steps (one episode: 100)")
     parser.add_argument("--repeats", type=int, default=5, help="fastest of this many, per step")
     parser.add_argument("--noise", type=float, default=0.01, help="N*m, std of the command added to holding")
+    parser.add_argument("--diagonal", action="store_true", help="forward_model.diagonal: true")
     args = parser.parse_args()
     torch.set_num_threads(1)
 
@@ -70,7 +74,7 @@ def main() -> None:
     index = next(i for i, c in enumerate(config.controllers) if c.rule == "eligibility")
     # The elbow's gains make the hand's linearised closed loop unstable: a fitted model instead.
     config.controllers[index].forward_model = type(config.controllers[index].forward_model)(
-        kind="identified", method="fir", taps=8, probe_trials=4, probe_amplitude=0.02
+        kind="identified", method="fir", taps=8, probe_trials=4, probe_amplitude=0.02, diagonal=args.diagonal
     )
     env = make_env(config)
     agent = make_agent(config, index, env)
@@ -170,7 +174,8 @@ def report(times: dict[str, list[float]], difference: float, iterations: list[in
     median = {row: float(np.median(values)) * 1e6 for row, values in times.items()}
     step = median["MyoSuite step"]
     controller = median["controller (act - allocation + observe)"]
-    print(f"{TASK}: {args.steps} steps, fastest of {args.repeats} per step, median over steps")
+    model = "diagonal (23 SISO)" if args.diagonal else "full 23 x 23"
+    print(f"{TASK}: {args.steps} steps, fastest of {args.repeats} per step, median over steps; {model} model")
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load {load}")
     feedback = median["feedback-only controller (act)"]

@@ -4,18 +4,12 @@ environments. Knows nothing of Gymnasium or MuJoCo."""
 from .backends import Backend, NumpyBackend, TorchBackend
 from .basis import BASES, AlphaBasis, Basis, RaisedCosineBasis, TappedDelayLine, TimeTable
 from .cfpc import CFPC
+from .closed_loops import closed_loop, closed_loop_along, identity, plant_model, pure_delay
+from .diagonal_eligibility import DiagonalEligibilityFilter
 from .eligibility import EligibilityFilter, ResponseFilter
 from .feedback import PID
 from .feedforward import FeedForward
-from .forward_models import (
-    ForwardModel,
-    TimeVaryingForwardModel,
-    closed_loop,
-    closed_loop_along,
-    identity,
-    plant_model,
-    pure_delay,
-)
+from .forward_models import DiagonalForwardModel, ForwardModel, TimeVaryingForwardModel
 from .gain_adaptation import GAIN_RULES, GainAdaptation, second_order_model
 from .gauss_newton import GaussNewton
 from .identification import identify_arx, identify_fir, variance_accounted_for
@@ -35,6 +29,8 @@ __all__ = [
     "Backend",
     "Basis",
     "Controller",
+    "DiagonalEligibilityFilter",
+    "DiagonalForwardModel",
     "EligibilityFilter",
     "FeedForward",
     "ForwardModel",

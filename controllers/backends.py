@@ -71,7 +71,8 @@ class Backend(ABC):
 
     @abstractmethod
     def trace(self) -> torch.Tensor:
-        """The last step's eligibility trace (B, D_in, D_out, F), as a tensor later steps leave alone."""
+        """The last step's eligibility trace (B, D_in, D_out, F), or (B, D, F) from a diagonal forward
+        model, as a tensor later steps leave alone."""
 
 
 class TorchBackend(Backend):

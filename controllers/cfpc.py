@@ -28,6 +28,7 @@ from torch import nn
 
 from .backends import BACKENDS, NUMPY_MAX_BATCH, Backend, make_backend, rebuild_backend
 from .basis import Basis
+from .diagonal_eligibility import DiagonalEligibilityFilter, full_trace, is_diagonal
 from .eligibility import EligibilityFilter
 from .feedback import PID
 from .feedforward import FeedForward
@@ -114,7 +115,9 @@ class CFPC(nn.Module):
         if rule.learns:
             kw = {"batch_size": self.batch_size, "device": self.device, "dtype": self.dtype}
             self.feedforward = FeedForward(self.dofs, basis.features, shared=shared_weights, **kw)
-            self.eligibility = EligibilityFilter(rule.trace, basis.features, **kw)
+            diagonal = is_diagonal(rule.trace)  # D SISO filters, each DOF learning from its own trace
+            trace_filter = DiagonalEligibilityFilter if diagonal else EligibilityFilter
+            self.eligibility = trace_filter(rule.trace, basis.features, **kw)
             self.learner.bind(rule, self.feedforward, basis_size=basis.size)
         self._progress = _Progress()  # the contract (types.py): each update() consumes one step()
         self._backend: Backend | None = None
@@ -144,10 +147,13 @@ class CFPC(nn.Module):
 
     @property
     def trace(self) -> torch.Tensor | None:
-        """The eligibility trace eps (B, D_in, D_out, F); None before the first step or without learning."""
+        """The eligibility trace eps (B, D_in, D_out, F); None before the first step or without learning.
+
+        A diagonal forward model's trace is zero off the diagonal (D_in = D_out), and is spread into
+        this shape when asked for (its learner sees (B, D, F): ``diagonal_eligibility.py``)."""
         if not (self.rule.learns and self._progress.stepped):
             return None
-        return self._backend.trace()
+        return full_trace(self._backend.trace())
 
     @property
     def counterfactual_error(self) -> torch.Tensor:
@@ -268,7 +274,8 @@ class CFPC(nn.Module):
         Call it between an update and a step. A time-varying model moves a numpy controller to torch.
 
         Args:
-            model: the same order, inputs, outputs and dt as the current model.
+            model: the same order, inputs, outputs and dt as the current model (diagonal where it
+                was diagonal: ``ForwardModel.diagonal()``).
 
         Raises:
             ValueError: the rule has no forward model, the learner keeps its model, or the model

@@ -3,25 +3,24 @@
 A ``ForwardModel`` is a discrete linear state-space system (A, B, C, D) from the feed-forward
 output o (D inputs) to the sensed output (D outputs). Where it comes from:
 
-- ``closed_loop``: analytic, from a continuous plant (zero-order hold via python-control), the
-  PID's exact discrete transfer function and pure delays in whole steps;
+- ``closed_loops.py``: analytic (``closed_loop``), time-varying along a trajectory
+  (``closed_loop_along``, a ``TimeVaryingForwardModel``), pure delays and the identity;
 - ``identify_fir`` / ``identify_arx`` (``identification.py``): least squares on a probing run that
-  injected o and recorded the sensed output;
-- ``closed_loop_along``: a time-varying model, the loop closed around a plant linearised at every
-  step of a trajectory (``TimeVaryingForwardModel``);
-- ``pure_delay`` and ``identity``: the traces of the ``delayed`` and ``lms`` rules;
-- ``plant_model``: the plant alone with its delays (the trace of gain adaptation's ME-LMS).
+  injected o and recorded the sensed output.
 
-``eligibility.py`` runs these models online over every basis signal, batched.
+``diagonal()`` keeps each DOF's own loop o_i -> y_i only (a ``DiagonalForwardModel``: D SISO
+models), for many DOFs where the D x D trace costs too much. ``eligibility.py`` and
+``diagonal_eligibility.py`` run these models online over every basis signal, batched.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import control
 import numpy as np
+from scipy.linalg import block_diag
 
 
 @dataclass(frozen=True)
@@ -128,6 +127,29 @@ class ForwardModel:
         """Whether every eigenvalue of A lies inside the unit circle."""
         return self.order == 0 or bool(np.max(np.abs(np.linalg.eigvals(self.a))) < 1.0)
 
+    def diagonal(self) -> DiagonalForwardModel:
+        """Each DOF's own loop o_i -> y_i only: the diagonal of the model, as D SISO models.
+
+        Each SISO model keeps only the states that input i reaches and that reach output i through
+        the nonzero entries of A (exact: its impulse response is h[k][i, i]). For decoupled DOFs,
+        or an identified FIR, that is the DOF's own states: the trace then costs D filters of that
+        order per basis signal instead of a D x D MIMO filter.
+
+        Returns:
+            The diagonal model (D inputs, D outputs).
+
+        Raises:
+            ValueError: the model is not square.
+
+        Example:
+            >>> z = np.zeros
+            >>> static = ForwardModel(z((0, 0)), z((0, 2)), z((2, 0)), np.ones((2, 2)), dt=0.01)  # D: ones
+            >>> static.diagonal().impulse_response(1)[0].tolist()
+            [[1.0, 0.0], [0.0, 1.0]]
+        """
+        dofs = range(_square(self))
+        return DiagonalForwardModel.of([_channel(self, i, _kept_states(self, i)) for i in dofs])
+
 
 @dataclass(frozen=True)
 class TimeVaryingForwardModel:
@@ -163,6 +185,25 @@ class TimeVaryingForwardModel:
         """Every step's model with its gain multiplied by ``gain`` (see ``ForwardModel.scaled``)."""
         return TimeVaryingForwardModel(tuple(m.scaled(gain) for m in self.models))
 
+    def diagonal(self) -> TimeVaryingForwardModel:
+        """Every step's model kept to each DOF's own loop o_i -> y_i (see ``ForwardModel.diagonal``).
+
+        Each SISO model keeps every state, so that all steps, and any re-linearisation of the same
+        plant, share its state coordinates.
+
+        Returns:
+            A time-varying model whose steps are ``DiagonalForwardModel``s.
+        """
+        dofs, states = _square(self.models[0]), range(self.order)
+        return TimeVaryingForwardModel(
+            tuple(DiagonalForwardModel.of([_channel(m, i, states) for i in range(dofs)]) for m in self.models)
+        )
+
+    @property
+    def is_diagonal(self) -> bool:
+        """Whether its steps are diagonal models (``diagonal()``)."""
+        return isinstance(self.models[0], DiagonalForwardModel)
+
     def at(self, step: int) -> ForwardModel:
         """The model that runs at ``step`` of a trial (the last one after the last step)."""
         return self.models[min(step, len(self.models) - 1)]
@@ -183,185 +224,93 @@ class TimeVaryingForwardModel:
         return self.models[-1].is_stable()
 
 
-def identity(dofs: int, dt: float) -> ForwardModel:
-    """T-hat = I: the trace is the basis signal itself (the LMS rule).
+@dataclass(frozen=True)
+class DiagonalForwardModel(ForwardModel):
+    """D decoupled SISO models o_i -> y_i: a forward model with no cross-coupling between DOFs.
+
+    Its (A, B, C, D) are the block-diagonal MIMO realisation, so it serves wherever a
+    ``ForwardModel`` does; a CFPC runs it on ``DiagonalEligibilityFilter``, whose trace costs
+    O(K D order) per step instead of O(K D^2 order), and whose learner uses each DOF's own trace.
+    Build one with ``of`` or ``ForwardModel.diagonal()``.
 
     Args:
-        dofs: D, inputs and outputs.
-        dt: the sample period in seconds.
+        a, b, c, d, dt: the block-diagonal realisation (as ``ForwardModel``).
+        channels: the D SISO models, one per DOF (their orders may differ).
 
-    Returns:
-        A static model with D = I.
+    Example:
+        >>> one = np.ones((1, 1))
+        >>> model = DiagonalForwardModel.of([ForwardModel(0.5 * one, one, one, 0 * one, 0.01)] * 3)
+        >>> model.inputs, model.order, model.channel_order
+        (3, 3, 1)
     """
-    return ForwardModel(np.zeros((0, 0)), np.zeros((0, dofs)), np.zeros((dofs, 0)), np.eye(dofs), dt)
+
+    channels: tuple[ForwardModel, ...] = field(default=())
+
+    @classmethod
+    def of(cls, channels: Sequence[ForwardModel]) -> DiagonalForwardModel:
+        """The diagonal model of D SISO models.
+
+        Args:
+            channels: one SISO model per DOF, all with one dt.
+
+        Returns:
+            The diagonal model.
+
+        Raises:
+            ValueError: no channels, a channel not SISO, or different dts.
+        """
+        channels = tuple(channels)
+        if not channels or any(m.inputs != 1 or m.outputs != 1 for m in channels):
+            raise ValueError("a diagonal model needs one SISO model (1 input, 1 output) per DOF")
+        if len({m.dt for m in channels}) != 1:
+            raise ValueError("every channel of a diagonal model must have the same dt")
+        blocks = [block_diag(*[getattr(m, name) for m in channels]) for name in "abcd"]
+        return cls(*blocks, dt=channels[0].dt, channels=channels)
+
+    @property
+    def channel_order(self) -> int:
+        """The largest channel's order (the filter pads the others to it)."""
+        return max(m.order for m in self.channels)
+
+    def scaled(self, gain: float) -> DiagonalForwardModel:
+        """Every channel's gain multiplied by ``gain`` (see ``ForwardModel.scaled``)."""
+        return DiagonalForwardModel.of([m.scaled(gain) for m in self.channels])
+
+    def diagonal(self) -> DiagonalForwardModel:
+        """Itself: already diagonal."""
+        return self
 
 
-def delay_system(steps: int, dofs: int, dt: float) -> control.StateSpace:
-    """z^-steps on every DOF, as a discrete state space (a shift register).
-
-    Args:
-        steps: the delay in whole control steps, >= 0.
-        dofs: D, inputs and outputs.
-        dt: the sample period in seconds.
-
-    Returns:
-        The delay as a python-control state space.
-    """
-    if steps < 0:
-        raise ValueError(f"delay steps must be >= 0, got {steps}")
-    if steps == 0:
-        return control.ss([], [], [], np.eye(dofs), dt)
-    single = control.tf([1], [1] + [0] * steps, dt)
-    return control.append(*[control.ss(single)] * dofs)  # state spaces: MIMO tf->ss would need Slycot
+def _square(model: ForwardModel) -> int:
+    if model.inputs != model.outputs:
+        raise ValueError(f"a diagonal model must be square, not {model.inputs} in, {model.outputs} out")
+    return model.inputs
 
 
-def pure_delay(steps: int, dofs: int, dt: float) -> ForwardModel:
-    """T-hat = z^-steps: the trace of the ``delayed`` (delayed coincidence) rule.
+def _kept_states(model: ForwardModel, dof: int) -> list[int]:
+    """The states that input ``dof`` reaches and that reach output ``dof`` through A's nonzeros."""
+    links = model.a != 0  # links[s, t]: state t moves state s
 
-    Args:
-        steps: the delay in whole control steps, >= 0.
-        dofs: D, inputs and outputs.
-        dt: the sample period in seconds.
+    def closure(start: np.ndarray, step: np.ndarray) -> np.ndarray:
+        found = start.copy()
+        while True:
+            grown = found | step[:, found].any(axis=1)
+            if (grown == found).all():
+                return found
+            found = grown
 
-    Returns:
-        The delay as a forward model (``identity`` for 0 steps).
-    """
-    if steps == 0:
-        return identity(dofs, dt)
-    return ForwardModel.from_system(delay_system(steps, dofs, dt))
-
-
-def closed_loop(
-    plant: control.LTI | Sequence[np.ndarray],
-    controllers: Sequence[control.TransferFunction],
-    dt: float,
-    *,
-    sensory_delay_steps: int = 0,
-    motor_delay_steps: int = 0,
-    injection: str = "error",
-) -> ForwardModel:
-    """The analytic closed-loop map from feed-forward output o to the sensed output.
-
-    The loop: u = C (reference - sensed + o) (``injection="error"``, CFPC) or
-    u = C (reference - sensed) + o (``injection="motor"``, FEL).
-
-    Args:
-        plant: a system (python-control, or continuous (A, B, C, D)) from commands to outputs; a
-            continuous one is discretised here by zero-order hold, a discrete one must have
-            period ``dt``.
-        controllers: one discrete C(z) per DOF (from ``PID.transfer_function``).
-        dt: the control period in seconds.
-        sensory_delay_steps: the delay from the plant's output to the sensed output, in steps.
-        motor_delay_steps: the delay from the command to the plant's input, in steps.
-        injection: ``"error"`` or ``"motor"``, where o enters the loop.
-
-    Returns:
-        The stable closed-loop model (D inputs, D outputs).
-
-    Raises:
-        ValueError: the loop is unstable, or the plant and controllers do not fit together.
-    """
-    model = _loop(plant, controllers, dt, sensory_delay_steps, motor_delay_steps, injection)
-    if not model.is_stable():
-        raise ValueError(
-            "the closed loop is unstable with these feedback gains and delays: lower the gains "
-            "(or the delay) until feedback alone is stable"
-        )
-    return model
+    reached = closure(model.b[:, dof] != 0, links)
+    observed = closure(model.c[dof] != 0, links.T)
+    return np.flatnonzero(reached & observed).tolist()
 
 
-def closed_loop_along(
-    plants: Sequence[control.LTI],
-    controllers: Sequence[control.TransferFunction],
-    dt: float,
-    *,
-    sensory_delay_steps: int = 0,
-    motor_delay_steps: int = 0,
-    injection: str = "error",
-) -> TimeVaryingForwardModel:
-    """The closed loop around a plant linearised at every step of a trajectory (discrete, period dt).
-
-    PID and delays are time-invariant and every interconnection is static, so closing the loop
-    around each step's plant gives that step's matrices of the time-varying loop exactly. Only the
-    last model, which runs on after the trajectory ends, must be stable: the others act for one step.
-
-    Args:
-        plants: one discrete plant per step, all of the same structure.
-        controllers: one discrete C(z) per DOF.
-        dt: the control period in seconds.
-        sensory_delay_steps: as in ``closed_loop``.
-        motor_delay_steps: as in ``closed_loop``.
-        injection: as in ``closed_loop``.
-
-    Returns:
-        The time-varying closed loop, one model per plant.
-
-    Raises:
-        ValueError: the last step's loop is unstable.
-    """
-    models = tuple(
-        _loop(p, controllers, dt, sensory_delay_steps, motor_delay_steps, injection) for p in plants
-    )
-    if not models[-1].is_stable():
-        raise ValueError(
-            "the closed loop at the trajectory's end is unstable with these feedback gains and delays: "
-            "lower the gains (or the delay) until feedback alone is stable"
-        )
-    return TimeVaryingForwardModel(models)
-
-
-def plant_model(
-    plant: control.LTI | Sequence[np.ndarray],
-    dt: float,
-    *,
-    sensory_delay_steps: int = 0,
-    motor_delay_steps: int = 0,
-) -> ForwardModel:
-    """The plant alone with its delays, from the command to the sensed output (open loop).
-
-    Args:
-        plant: as in ``closed_loop``.
-        dt: the control period in seconds.
-        sensory_delay_steps: the delay from the plant's output to the sensed output, in steps.
-        motor_delay_steps: the delay from the command to the plant's input, in steps.
-
-    Returns:
-        The discretised plant between its delays.
-    """
-    return ForwardModel.from_system(_sensed_plant(plant, dt, sensory_delay_steps, motor_delay_steps))
-
-
-def _sensed_plant(plant, dt, sensory_delay_steps, motor_delay_steps) -> control.StateSpace:
-    """The plant discretised (zero-order hold) between its motor and sensory delays."""
-    if not isinstance(plant, control.LTI):
-        plant = control.ss(*plant)
-    if plant.isdtime(strict=True) and not np.isclose(plant.dt, dt):
-        raise ValueError(f"a discrete plant must have the control period {dt} s, not {plant.dt} s")
-    dofs = plant.noutputs
-    if plant.ninputs != dofs:
-        raise ValueError(f"plant must be square: {plant.ninputs} inputs, {plant.noutputs} outputs")
-    discrete = plant.isdtime(strict=True)
-    discrete_plant = control.ss(plant) if discrete else control.c2d(control.ss(plant), dt, method="zoh")
-    return (
-        delay_system(sensory_delay_steps, dofs, dt)
-        * discrete_plant
-        * delay_system(motor_delay_steps, dofs, dt)
-    )
-
-
-def _loop(plant, controllers, dt, sensory_delay_steps, motor_delay_steps, injection) -> ForwardModel:
-    sensed_plant = _sensed_plant(plant, dt, sensory_delay_steps, motor_delay_steps)
-    dofs = sensed_plant.noutputs
-    if len(controllers) != dofs:
-        raise ValueError(f"one controller per DOF: the plant has {dofs}, got {len(controllers)} controllers")
-    feedback = control.append(*[control.ss(c) for c in controllers])
-    if injection == "error":
-        loop = control.feedback(sensed_plant * feedback, np.eye(dofs))
-    elif injection == "motor":
-        loop = control.feedback(sensed_plant, feedback)
-    else:
-        raise ValueError(f"injection must be 'error' or 'motor', got {injection!r}")
-    return ForwardModel.from_system(loop)
+def _channel(model: ForwardModel, dof: int, states: Sequence[int]) -> ForwardModel:
+    """The SISO model o_dof -> y_dof on ``states`` only."""
+    kept, one = np.asarray(states, dtype=int), [dof]
+    return ForwardModel(
+        model.a[np.ix_(kept, kept)], model.b[np.ix_(kept, one)], model.c[np.ix_(one, kept)],
+        model.d[np.ix_(one, one)], model.dt,
+    )  # fmt: skip
 
 
 def _simulate(model_at, order: int, outputs: int, inputs: np.ndarray) -> np.ndarray:

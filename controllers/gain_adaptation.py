@@ -47,9 +47,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from .closed_loops import delay_system, identity
 from .eligibility import EligibilityFilter, ResponseFilter
 from .feedback import PID
-from .forward_models import ForwardModel, TimeVaryingForwardModel, delay_system, identity
+from .forward_models import ForwardModel, TimeVaryingForwardModel
 from .types import zero_where
 
 GAIN_RULES = ("me-lms", "lms")

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from .diagonal_eligibility import full_trace
 from .learners import Learner
 from .normal_equations import information_adder
 from .penalties import check_penalty, penalty_matrix
@@ -190,6 +191,7 @@ class GaussNewton(Learner):
         active: torch.Tensor | None = None,
     ) -> None:
         """Add this step's J^T J, J^T e and 1/2 |e|^2 to the trial's (see ``Learner.update``)."""
+        trace = full_trace(trace)  # a diagonal model's too: J spans every weight
         batch, outputs = trace.shape[0], trace.shape[2]
         jacobian = trace.transpose(1, 2).reshape(batch, outputs, -1).to(F64)  # (B, D_out, P)
         error = teacher.to(F64)
@@ -224,6 +226,7 @@ class GaussNewton(Learner):
         record = None if self.secant is None else self.secant.numpy_record()
 
         def update(trace: np.ndarray, teacher: np.ndarray, active: np.ndarray | None) -> None:
+            trace = full_trace(trace)
             np.copyto(jacobian.reshape(batch, outputs, dofs, features), trace.transpose(0, 2, 1, 3))
             error = teacher.astype(np.float64)
             counts = None if active is None else np.asarray(active, dtype=bool)

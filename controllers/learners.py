@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .diagonal_eligibility import full_trace
 from .eligibility import ResponseFilter
 from .penalties import check_penalty, penalty_matrix
 
@@ -70,7 +71,8 @@ class Learner(nn.Module):
 
         Args:
             feedforward: the module whose weights move, in place.
-            trace: the eligibility trace eps (B, D_in, D_out, F).
+            trace: the eligibility trace eps (B, D_in, D_out, F), or (B, D, F) from a diagonal
+                forward model (``full_trace`` spreads it, zeros off the diagonal).
             teacher: the teacher signal (B, D_out).
             active: (B,) bool; envs where it is False do not learn (None: all learn).
         """
@@ -192,6 +194,8 @@ class GradientDescent(Learner):
                 teacher = teacher * (trace.shape[0] / active.sum().clamp(min=1).to(teacher.dtype))
         if self.learning_rate == 0:
             return
+        if trace.dim() == 3:  # a diagonal model: W[i] learns from output i alone
+            return self._diagonal_step(feedforward, trace, teacher)
         if self.normalized:  # mean_i |eps_i|^2 per env
             power = torch.linalg.vecdot(trace, trace).sum(1).mean(1)
             teacher = teacher / power.add_(self.regularization).unsqueeze(1)
@@ -204,6 +208,17 @@ class GradientDescent(Learner):
         else:
             for i in range(trace.shape[2]):
                 weights.addcmul_(trace[:, :, i, :], teacher[:, i, None, None], value=self.learning_rate)
+
+    def _diagonal_step(self, feedforward: FeedForward, trace: torch.Tensor, teacher: torch.Tensor) -> None:
+        """``_step`` for a diagonal trace (B, D, F): the full step's nonzero terms only."""
+        if self.normalized:  # mean_i |eps_i|^2 per env, the off-diagonal zeros left out
+            power = torch.linalg.vecdot(trace, trace).sum(1).div_(trace.shape[1])
+            teacher = teacher / power.add_(self.regularization).unsqueeze(1)
+        if feedforward.shared:  # the batch mean of the per-env changes
+            change = torch.einsum("bi,bif->if", teacher, trace)
+            feedforward.weights[0].add_(change, alpha=self.learning_rate / trace.shape[0])
+        else:
+            feedforward.weights.addcmul_(trace, teacher[:, :, None], value=self.learning_rate)
 
     def numpy_update(
         self, feedforward: FeedForward
@@ -224,6 +239,9 @@ class GradientDescent(Learner):
             # Read every step (it may be changed); a 0-d array of the weights' dtype: a Python float
             # costs more per op.
             rate = np.asarray(self.learning_rate, dtype=weights.dtype)
+            if trace.ndim == 3:  # a diagonal model: W[i] learns from output i alone
+                diagonal_update(trace, teacher, rate)
+                return
             if self.normalized:
                 power = np.einsum("blif,blif->bi", trace, trace).sum(1) / trace.shape[2]
                 teacher = teacher / (power + self.regularization)[:, None]
@@ -236,6 +254,19 @@ class GradientDescent(Learner):
                     np.multiply(trace[:, :, i, :], rate, out=change)
                     np.multiply(change, teacher[:, i, None, None], out=change)
                     np.add(weights, change, out=weights)
+
+        def diagonal_update(trace: np.ndarray, teacher: np.ndarray, rate: np.ndarray) -> None:
+            if self.normalized:  # mean_i |eps_i|^2 per env, the off-diagonal zeros left out
+                power = np.einsum("bif,bif->b", trace, trace) / trace.shape[1]
+                teacher = teacher / (power + self.regularization)[:, None]
+            if shared:  # the batch mean of the per-env changes
+                np.einsum("bi,bif->if", teacher, trace, out=change)
+                np.multiply(change, rate / trace.shape[0], out=change)
+                np.add(weights[0], change, out=weights[0])
+            else:
+                np.multiply(trace, rate, out=change)
+                np.multiply(change, teacher[:, :, None], out=change)
+                np.add(weights, change, out=weights)
 
         if not self.penalized:
             return update
@@ -335,6 +366,7 @@ class RecursiveLeastSquares(Learner):
         active: torch.Tensor | None = None,
     ) -> None:
         """One measurement per output DOF i: regressor (eps_i, -s_i), target teacher_i."""
+        trace = full_trace(trace)  # a diagonal model's too: theta spans every weight
         covariance, estimate, regressor = self.covariance, self.estimate, self._regressor
         batch = trace.shape[0]
         for i in range(trace.shape[2]):

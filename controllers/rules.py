@@ -17,7 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from .forward_models import ForwardModel, TimeVaryingForwardModel, identity, pure_delay
+from .closed_loops import identity, pure_delay
+from .forward_models import ForwardModel, TimeVaryingForwardModel
 
 RULE_NAMES = ("none", "eligibility", "lms", "delayed", "fel")
 

@@ -152,6 +152,7 @@ class TrackingAdapter(gym.Wrapper):
             target=self.target_at(t),
             output=self.output(),
         )
+        info["goal"] = self._goal.copy()  # where the trial's movement goes (a goal code reads it)
         return info
 
     def _observation(self, observation: np.ndarray, info: dict[str, Any]) -> np.ndarray:

@@ -8,7 +8,7 @@ import torch
 from cfpc_gym.build import make_agent, make_vector_env
 from cfpc_gym.config import ConfigError, load_config
 from cfpc_gym.controllers import CFPC, PID, GainAdaptation, RaisedCosineBasis, closed_loop, make_rule
-from cfpc_gym.controllers.forward_models import plant_model
+from cfpc_gym.controllers.closed_loops import plant_model
 from cfpc_gym.experiment.runner import run_controller
 from cfpc_gym.rollout import run_trial
 

@@ -37,7 +37,8 @@ def forward_model(
         config: The run config.
         controller: One of ``config.controllers``; its ``forward_model`` says which kind:
             analytic (the env's linear model), linearized (MuJoCo's, at rest or along a trial)
-            or identified (fitted to a noise probe).
+            or identified (fitted to a noise probe); scaled by its ``gain``, and kept to each
+            DOF's own loop where ``diagonal``.
         env: An env to measure the body on; it may be reset and stepped.
 
     Returns:
@@ -54,7 +55,13 @@ def forward_model(
         if isinstance(exc, ConfigError):
             raise
         raise ConfigError(f"{where}: {exc}") from None
-    return model.scaled(settings.gain)
+    return _as_configured(model, settings)
+
+
+def _as_configured(model, settings):
+    """The measured model scaled by ``gain``, and diagonal where ``diagonal`` asks."""
+    model = model.scaled(settings.gain)
+    return model.diagonal() if settings.diagonal else model
 
 
 def _measured_model(config: RunConfig, settings, env: gym.Env, pid: PID, where: str):
@@ -157,7 +164,7 @@ def movement_model(
         pid = make_pid(config, spec_of(env), batch_size=1)
         where = f"{config_key(config, controller)}.forward_model"
         plants = body_models.plants_along(env, pid, config.seed, commands, trial)
-        return _loop_along(env, pid, plants, where).scaled(controller.forward_model.gain)
+        return _as_configured(_loop_along(env, pid, plants, where), controller.forward_model)
     finally:
         env.close()
 

@@ -61,6 +61,11 @@ class ForwardModelConfig(Section):
     """schedule movement: trials between re-linearisations (1: after every trial)."""
     gain: float = Field(1.0, gt=0)
     """Multiplies the model's gain: 1 is exact; other values test robustness to a wrong model."""
+    diagonal: bool = False
+    """true: keep each DOF's own loop o_i -> y_i only (the model's diagonal: D SISO models, any
+    kind), so the trace runs D filters per basis signal instead of a D x D model and each DOF
+    learns from its own error; the cross-coupling between DOFs is left out. For many DOFs
+    (MyoSuite's hand: PERFORMANCE.md). identified FIR: the full D x D fit, its diagonal kept."""
     method: Literal["fir", "arx"] = "fir"
     """identified only: FIR (impulse response) or ARX (poles and zeros)."""
     taps: int = Field(45, ge=1)
