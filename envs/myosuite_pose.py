@@ -75,7 +75,6 @@ class MyoPoseTracking(MyoSuiteAdapter):
         if not 0 < dofs <= self.physics.n_joints:
             raise ValueError(f"{name}: the target must cover 1 to {self.physics.n_joints} joints, got {dofs}")
         self._dofs = dofs
-        self._substeps = int(env.unwrapped.frame_skip)
         self._append_joint_tracking(np.arange(dofs))
 
     # --- the tracked output and the trial --------------------------------------------------------
@@ -125,31 +124,6 @@ class MyoPoseTracking(MyoSuiteAdapter):
             raise ValueError(f"command must hold {self._dofs} joint torques, got shape {command.shape}")
         capacity = self.physics.torque_per_excitation()[: self._dofs]
         return least_squares_allocation(command, capacity, self.cocontraction)
-
-    def linearize(
-        self, action: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Discrete (A, B, C, D) of one control step, from excitations to the tracked joint angles.
-
-        State: joint-angle deviations, joint velocities, muscle activations (``MusclePhysics.linearize``),
-        about the current state with the excitations last applied held, or ``action``'s if given (so
-        activation dynamics are linearised on the side the step is on). The sensory delay is not
-        included (the ``sensory_delay`` attribute). Measured one-step error: ~5% for the elbow held
-        still; 50-80% for the finger and hand held still, whose joints then rest on their limits
-        (constraint forces the linearisation about the step's start does not follow).
-
-        Args:
-            action: Excitations the next step holds; None: those last applied.
-
-        Returns:
-            A (n, n), B (n, muscles), C (D, n), D (D, muscles), n = 2 x joints + muscles.
-        """
-        if action is not None:
-            self.physics.data.ctrl[:] = self._inner_action(action)
-        a, b = self.physics.linearize(self._substeps)
-        c = np.zeros((self._dofs, a.shape[0]))
-        c[:, : self._dofs] = np.eye(self._dofs)
-        return a, b, c, np.zeros((self._dofs, b.shape[1]))
 
     # --- Gymnasium -------------------------------------------------------------------------------
 
