@@ -1,73 +1,60 @@
-"""The command line fuzzed at scale: bundled configs with one key mutated (wrong types, NaN, inf,
-huge, empty, negative), run for one trial each. Counts clean runs, clean one-line refusals,
-tracebacks, hangs and files written outside --out; the CI test (tests/test_fuzz.py) runs the first
-cases of the same seeded sequence.
+"""The command line fuzzed at scale, four families of seeded cases (tests/fuzzing.py, which the CI
+test tests/test_fuzz.py runs the first cases of): a key of a bundled config mutated; a bundled
+config file's YAML text mutated; odd --out, CONFIG and render paths; a finished run damaged, then
+resumed or rendered. Counts clean runs, one-line refusals, tracebacks, hangs and data changed
+outside --out, a table per family.
 
-    python benchmarks/fuzz_cli.py --cases 1000 --seed 0
+    python benchmarks/fuzz_cli.py --cases 1000 --yaml 500 --paths 200 --rundirs 200 --seed 1
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
-import os
 import sys
 import tempfile
 import time
-import traceback
 from collections import Counter
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the case generator is the CI test's
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the generator is the CI test's
 
-from cfpc_gym.cli import main as cli  # noqa: E402
-from tests.test_fuzz import cases, deadline  # noqa: E402
-
-
-def run_case(config: str, key: str, value: str) -> tuple[str, str]:
-    """One case in a fresh working directory: (outcome, detail)."""
-    with tempfile.TemporaryDirectory() as folder:
-        here = os.getcwd()
-        os.chdir(folder)
-        err = io.StringIO()
-        try:
-            argv = ["run", config, "--set", f"{key}={value}", "--set", "trials=1", "--out", "out"]
-            with deadline(120), contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-                code = cli(argv)
-        except TimeoutError:
-            return "hang", ""
-        except Exception:  # a traceback: the detail is its last line
-            return "traceback", traceback.format_exc().strip().splitlines()[-1]
-        finally:
-            os.chdir(here)
-            stray = {p.name for p in Path(folder).iterdir()} - {"out", "MUJOCO_LOG.TXT"}
-        if stray:
-            return "wrote outside --out", ", ".join(sorted(stray))
-        text = err.getvalue()
-        if code == 2 and text.startswith("error: ") and text.count("\n") == 1:
-            return "one-line refusal", ""
-        if code == 0 and (Path(folder) / "out" / "metrics.json").is_file():
-            return "ran", ""
-        return f"exit {code}", text.strip()[-200:]
+import fuzzing  # noqa: E402  (before MuJoCo is imported: renders run in this process)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cases", type=int, default=1000)
+    parser.add_argument("--cases", type=int, default=1000, help="cases of the key family")
+    parser.add_argument("--yaml", type=int, default=0, help="cases of the yaml family")
+    parser.add_argument("--paths", type=int, default=0, help="cases of the path family")
+    parser.add_argument("--rundirs", type=int, default=0, help="cases of the rundir family")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    start, outcomes, details = time.perf_counter(), Counter(), []
-    for config, key, value in cases(args.cases, args.seed):
-        outcome, detail = run_case(config, key, value)
-        outcomes[outcome] += 1
-        if outcome not in ("ran", "one-line refusal"):
-            details.append(f"{config} {key}={value}: {outcome} {detail}")
-    print(f"{args.cases} cases (seed {args.seed}) in {time.perf_counter() - start:.0f} s:")
-    for outcome in ("ran", "one-line refusal", "traceback", "hang", "wrote outside --out"):
-        print(f"  {outcome}: {outcomes.pop(outcome, 0)}")
-    for outcome, count in outcomes.items():
-        print(f"  {outcome}: {count}")
+    counts = {"key": args.cases, "yaml": args.yaml, "path": args.paths, "rundir": args.rundirs}
+    rows, details = [], []
+    with tempfile.TemporaryDirectory() as folder:
+        source_run = fuzzing.finished_run(Path(folder)) if args.rundirs else None
+        for family, count in counts.items():
+            if not count:
+                continue
+            start, outcomes = time.perf_counter(), Counter()
+            for case in fuzzing.FAMILIES[family](count, args.seed):
+                if not fuzzing.applicable(case):
+                    outcomes["not applicable (root)"] += 1
+                    continue
+                outcome, detail = fuzzing.run_case(case, source_run=source_run)
+                outcomes[outcome] += 1
+                if outcome not in ("ran", "one-line refusal"):
+                    details.append(f"{case.id}: {outcome}: {detail}")
+            rows.append((family, count, time.perf_counter() - start, outcomes))
+    print(f"seed {args.seed}")
+    print(
+        "| family | cases | ran | one-line refusal | traceback | hang | changed outside --out | other | s |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for family, count, seconds, outcomes in rows:
+        known = [outcomes.pop(o, 0) for o in fuzzing.OUTCOMES]
+        other = ", ".join(f"{o}: {n}" for o, n in outcomes.items()) or "0"
+        print(f"| {family} | {count} | {' | '.join(map(str, known))} | {other} | {seconds:.0f} |")
     print("\n".join(details))
 
 

@@ -38,15 +38,15 @@ def _parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override a config key, e.g. --set trials=20 --set controllers.1.learning_rate=0.05",
     )
-    run.add_argument("--out", type=Path, help="run directory (default: runs/NAME-TIMESTAMP)")
+    run.add_argument("--out", type=_path, help="run directory (default: runs/NAME-TIMESTAMP)")
     run.add_argument("--force", action="store_true", help="write into an existing run directory")
-    run.add_argument("--resume", type=Path, metavar="DIR", help="continue the run in DIR (a killed run)")
+    run.add_argument("--resume", type=_path, metavar="DIR", help="continue the run in DIR (a killed run)")
     run.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     commands.add_parser("envs", help="list the registered cfpc_gym environments")
     render = commands.add_parser("render", help="write a video of one trial (headless)")
     render.add_argument("source", help="a run directory (its trained weights), or a config to run untrained")
     render.add_argument("--controller", help="which controller (default: the first that learns)")
-    render.add_argument("--out", type=Path, default=Path("trial.mp4"), help="video file: .mp4 or .gif")
+    render.add_argument("--out", type=_path, default=Path("trial.mp4"), help="video file: .mp4 or .gif")
     render.add_argument(
         "--seed", type=_whole_number(0), help="env seed of the rendered trial (default: the config's)"
     )
@@ -69,15 +69,22 @@ def _parser() -> argparse.ArgumentParser:
         command.set_defaults(profile="quick")
         command.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                              help="override a bench config key, e.g. --set seeds=5")  # fmt: skip
-        command.add_argument("--out", type=Path, help=f"results directory (default: runs/{name}-TIMESTAMP)")
+        command.add_argument("--out", type=_path, help=f"results directory (default: runs/{name}-TIMESTAMP)")
         command.add_argument("--force", action="store_true", help="write into an existing results directory")
         command.add_argument(
             "--workers", type=_whole_number(1), help="processes side by side (default: the CPUs)"
         )
-        command.add_argument("--resume", type=Path, metavar="DIR", help="finish the killed run in DIR")
+        command.add_argument("--resume", type=_path, metavar="DIR", help="finish the killed run in DIR")
         if name == "sweep":
             command.add_argument("--address", help="Ray cluster address (default: start Ray on this machine)")
     return parser
+
+
+def _path(text: str) -> Path:
+    """An argparse type: a path, not empty (``Path("")`` is the working directory)."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty path; name a file or directory")
+    return Path(text)
 
 
 def _whole_number(minimum: int):
@@ -121,17 +128,35 @@ def _checked_out_dir(args, out: Path) -> Path:
 
 @contextmanager
 def _claimed(out: Path):
-    """Make ``out`` (a writable directory, or one line), and remove it again if what follows
-    fails before writing into it."""
-    existed = out.exists()
-    make_output_dir(out, "--out")
+    """Make ``out`` (a writable directory, or one line), and remove it and the parents made for it
+    again if what follows fails before writing into it."""
+    made = []  # out and the parents it needs, deepest first: removed again on failure
+    for folder in (out, *out.parents):
+        if os.path.lexists(folder):
+            break
+        made.append(folder)
     try:
+        make_output_dir(out, "--out")
         yield out
     except BaseException:
-        if not existed:
+        for folder in made:  # deepest first; only those still empty
             with suppress(OSError):
-                out.rmdir()  # only if still empty
+                folder.rmdir()
         raise
+
+
+def _check_run_dir(out: Path, flag: str, folders: tuple[str, ...], files: tuple[str, ...]) -> None:
+    """Refuse, before any work, a run directory the run could not finish writing as it should: a
+    subfolder it writes into that is a symbolic link (checkpoints would land, and --force would
+    delete stale ones, wherever the link points), or a directory where it writes a file."""
+    for name in folders:
+        if (out / name).is_symlink():
+            raise UsageError(f"{flag}: {out / name} is a symbolic link; the run writes there, so remove it")
+    for name in files:
+        if (out / name).is_dir() and not (out / name).is_symlink():
+            raise UsageError(
+                f"{flag}: {out / name} is a directory; the run writes a file there, so remove it"
+            )
 
 
 def _check_parents(path: Path) -> None:
@@ -153,12 +178,13 @@ def _resumed(args):
     return load_config(config_path), args.resume
 
 
-def _tensorboard(out: Path):
+def _summary_writer():
+    """TensorBoard's ``SummaryWriter`` class, or one line: checked before anything is written."""
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
         raise UsageError("tensorboard: true needs the tensorboard package: pip install tensorboard") from None
-    return SummaryWriter(log_dir=str(out / "tensorboard"))
+    return SummaryWriter
 
 
 def _run(args) -> int:
@@ -167,12 +193,14 @@ def _run(args) -> int:
         print(dump_config(config), end="")
         return 0
     from .experiment.checkpoint import CHECKPOINTS  # torch loads only when running
-    from .experiment.outputs import summary_table, write_outputs
+    from .experiment.outputs import OUTPUT_FILES, summary_table, write_outputs
     from .experiment.runner import prepare_experiment
     from .io import write_atomic
 
     fresh = out is None
     out = _out_dir(args, config.name) if fresh else out
+    _check_run_dir(out, "--out" if fresh else "--resume", (CHECKPOINTS, "tensorboard"), OUTPUT_FILES)
+    summary_writer = _summary_writer() if config.tensorboard else None
     with _claimed(out) if fresh else nullcontext():
         experiment = prepare_experiment(config)  # every config error surfaces before anything is written
     if fresh:
@@ -185,7 +213,7 @@ def _run(args) -> int:
     def say(message: str) -> None:
         print(("\n" if live else "") + message, file=sys.stderr, flush=True)
 
-    scalars = _tensorboard(out) if config.tensorboard else None
+    scalars = summary_writer(log_dir=str(out / "tensorboard")) if summary_writer else None
 
     def progress(result) -> None:  # one line rewritten in place, on a terminal only
         if scalars is not None:
@@ -279,7 +307,7 @@ def _render(args) -> int:
 
     if args.out.suffix not in VIDEO_SUFFIXES:
         raise UsageError(f"--out: {args.out} must end in {' or '.join(VIDEO_SUFFIXES)}")
-    if args.out.exists() and not args.force:
+    if (args.out.exists() or args.out.is_symlink()) and not args.force:  # a dangling link too
         raise UsageError(f"--out: {args.out} already exists; choose another file or pass --force")
     if args.out.is_dir():
         raise UsageError(f"--out: {args.out} is a directory; name a video file")
@@ -348,12 +376,17 @@ def main(argv: list[str] | None = None) -> int:
         commands = {"run": _run, "envs": _envs, "render": _render, "bench": _bench, "sweep": _bench}
         return commands[args.command](args)
     except CfpcError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_one_line(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:  # a path the user gave that the system refuses mid-run (full disk, ...)
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"error: {where}{describe_os_error(exc)}", file=sys.stderr)
+        print(f"error: {_one_line(where + describe_os_error(exc))}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def _one_line(message: str) -> str:
+    """``message`` with its control characters escaped (a path may hold a newline)."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in message)
 
 
 if __name__ == "__main__":

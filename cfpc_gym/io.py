@@ -6,6 +6,7 @@ matplotlib's global state (its backend, pyplot's figure list), so importing it i
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import os
@@ -20,16 +21,25 @@ from .errors import UsageError
 def write_atomic(path: Path, data: str | bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file beside it and a rename.
 
-    Readers never see a partial file, and a symbolic link at ``path`` is replaced, never written
-    through.
+    Readers never see a partial file, a symbolic link at ``path`` (or at the temporary's name) is
+    replaced, never written through, and a failed write leaves no temporary behind.
 
     Args:
         path: The file to write; its directory must exist.
         data: Text (written as UTF-8) or bytes.
     """
     temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_bytes(data.encode() if isinstance(data, str) else data)
-    os.replace(temporary, path)
+    with contextlib.suppress(FileNotFoundError):
+        temporary.unlink()  # a killed write's leftover, or a link: never written through
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(descriptor, "wb") as stream:
+            stream.write(data.encode() if isinstance(data, str) else data)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temporary.unlink()  # no partial file left behind (a full disk, a directory at path)
+        raise
 
 
 def new_figure(**options) -> Figure:

@@ -183,3 +183,111 @@ def test_absurd_gains_of_a_reference_model_are_one_line_without_warnings(tmp_pat
     key = "controllers.2.gain_adaptation.reference_model.ki=1e300"
     code, err = run(capsys, "run", "elbow_gain_adaptation", "--set", key, "--out", str(tmp_path / "o"))
     assert code == 2 and one_line(err, "controllers.2.gain_adaptation.reference_model:")
+
+
+# --- found by the path and run-directory families of benchmarks/fuzz_cli.py -------------------------
+
+
+@pytest.mark.parametrize("flag", ["--out", "--resume"])
+def test_an_empty_path_is_refused_not_taken_for_the_working_directory(tmp_path, capsys, flag):
+    argv = ["run", "--resume", ""] if flag == "--resume" else ["run", "paper_linear", *QUICK, "--out", ""]
+    code, err = run(capsys, *argv)
+    assert code == 2 and one_line(err, flag, "an empty path")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_path_with_a_newline_is_still_one_line(tmp_path, capsys):
+    (tmp_path / "file").write_text("mine")
+    code, err = run(capsys, "run", "paper_linear", *QUICK, "--out", str(tmp_path / "file" / "a\nrun"))
+    assert code == 2 and one_line(err, "is a file", "a\\nrun")
+
+
+def test_a_refused_run_leaves_no_parent_directories_behind(tmp_path, capsys):
+    out = tmp_path / "a" / "b" / "run"
+    code, err = run(capsys, "run", "paper_linear", "--set", "basis.size=100000000", "--out", str(out))
+    assert code == 2 and one_line(err, "basis:")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_force_never_deletes_or_writes_through_a_linked_checkpoints_folder(tmp_path, capsys):
+    elsewhere, out = tmp_path / "elsewhere", tmp_path / "run"
+    elsewhere.mkdir()
+    (elsewhere / "stale.pt").write_bytes(b"not mine to delete")
+    out.mkdir()
+    (out / "checkpoints").symlink_to(elsewhere)
+    code, err = run(capsys, "run", "eyeblink", *QUICK, "--out", str(out), "--force")
+    assert code == 2 and one_line(err, "--out", "checkpoints is a symbolic link")
+    assert [p.name for p in elsewhere.iterdir()] == ["stale.pt"]
+    assert (elsewhere / "stale.pt").read_bytes() == b"not mine to delete"
+
+
+def test_resume_never_writes_through_a_linked_checkpoints_folder(finished_run, tmp_path, capsys):
+    run_dir, elsewhere = tmp_path / "run", tmp_path / "elsewhere"
+    shutil.copytree(finished_run, run_dir)
+    shutil.move(run_dir / "checkpoints", elsewhere)
+    (run_dir / "checkpoints").symlink_to(elsewhere)
+    config = run_dir / "config.yaml"
+    config.write_text(config.read_text().replace("trials: 1\n", "trials: 2\n"))
+    before = {p.name: p.read_bytes() for p in elsewhere.iterdir()}
+    code, err = run(capsys, "run", "--resume", str(run_dir))
+    assert code == 2 and one_line(err, "--resume", "checkpoints is a symbolic link")
+    assert {p.name: p.read_bytes() for p in elsewhere.iterdir()} == before
+
+
+def test_resume_refuses_a_directory_where_it_writes_a_file_before_any_work(finished_run, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    shutil.copytree(finished_run, run_dir)
+    (run_dir / "metrics.json").unlink()
+    (run_dir / "metrics.json").mkdir()
+    code, err = run(capsys, "run", "--resume", str(run_dir))
+    assert code == 2 and err.count("\n") == 1 and one_line(err, "metrics.json is a directory")
+    assert not list(run_dir.glob(".*.tmp"))
+
+
+def test_render_refuses_a_dangling_symbolic_link_without_force(finished_run, tmp_path, capsys):
+    link = tmp_path / "trial.gif"
+    link.symlink_to(tmp_path / "elsewhere.gif")
+    code, err = run(capsys, "render", str(finished_run), "--out", str(link))
+    assert code == 2 and one_line(err, "already exists", "--force")
+    assert link.is_symlink() and not (tmp_path / "elsewhere.gif").exists()
+
+
+def test_an_atomic_write_never_writes_through_a_link_at_its_temporary_name(tmp_path):
+    from cfpc_gym.io import write_atomic
+
+    precious = tmp_path / "precious.txt"
+    precious.write_text("keep me")
+    (tmp_path / ".metrics.json.tmp").symlink_to(precious)
+    write_atomic(tmp_path / "metrics.json", "{}\n")
+    assert precious.read_text() == "keep me" and (tmp_path / "metrics.json").read_text() == "{}\n"
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(IsADirectoryError):
+        write_atomic(tmp_path / "folder", "{}\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder", "metrics.json", "precious.txt"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["a: !!int none\n", "a: !!timestamp x\n", "a: !!float x\n", "a: !!bool maybe\n", "a: !!set [1]\n"],
+)
+def test_a_value_its_yaml_tag_cannot_read_is_one_line(tmp_path, capsys, text):
+    # Found by the yaml family of benchmarks/fuzz_cli.py: PyYAML raised a bare ValueError.
+    (tmp_path / "tagged.yaml").write_text(text)
+    code, err = run(capsys, "run", str(tmp_path / "tagged.yaml"), "--out", str(tmp_path / "out"))
+    assert code == 2 and one_line(err, "malformed YAML", "tag")
+    code, err = run(capsys, "run", "paper_linear", "--set", f"trials={text[3:].strip()}", "--print-config")
+    assert code == 2 and one_line(err, "--set trials", "not valid YAML")
+
+
+def test_tensorboard_without_its_package_is_refused_before_anything_is_written(tmp_path, capsys):
+    # Found by the key family of benchmarks/fuzz_cli.py: the refusal left --out and its config.yaml.
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("tensorboard is installed")
+    out = tmp_path / "out"
+    code, err = run(capsys, "run", "eyeblink", *QUICK, "--set", "tensorboard=true", "--out", str(out))
+    assert code == 2 and one_line(err, "tensorboard")
+    assert not out.exists()

@@ -116,7 +116,9 @@ def parse_yaml(text: str, where: str) -> Any:
         The parsed value.
 
     Raises:
-        ConfigError: malformed YAML, with line and column.
+        ConfigError: malformed YAML, with line and column; or a value its explicit tag cannot read
+            (``!!int none``, ``!!timestamp x``), which PyYAML raises as a bare ``ValueError`` or
+            ``TypeError``.
     """
     try:
         return yaml.load(text, Loader=SafeConfigLoader)
@@ -125,6 +127,11 @@ def parse_yaml(text: str, where: str) -> Any:
         at = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"malformed YAML in {where}{at}: {problem}") from None
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError):  # PyYAML's own, unwrapped
+        raise ConfigError(
+            f"malformed YAML in {where}: a value its tag (!!int, !!float, !!bool, !!timestamp, !!set, ...) "
+            "cannot read"
+        ) from None
 
 
 def read_yaml(path: Path) -> dict[str, Any]:

@@ -11,6 +11,16 @@ from ..io import write_atomic
 from .plots import plot_error_per_trial, plot_gains_per_trial, plot_trajectories
 from .results import RunResult
 
+OUTPUT_FILES = (  # every file write_outputs may write (cfpc-gym run checks them first), in its order
+    "config.yaml",
+    "metrics.json",
+    "metrics.csv",
+    "gains.csv",
+    "error_per_trial.png",
+    "trajectories.png",
+    "gains_per_trial.png",
+)
+
 
 def summary_table(result: RunResult) -> str:
     """One row per controller: first and final RMSE, ratio to the optimum, lag, status; then the
