@@ -6,11 +6,14 @@ them in that order and reports the first that fails. Comparisons are written so 
 
 from __future__ import annotations
 
+import math
+
 from .delay import delay_steps
 
 
 def require_positive(**values: float) -> None:
-    """Refuse the first value that is not > 0.
+    """Refuse the first value that is not a finite number > 0 (an infinite period or length is no
+    setting: it would crawl or overflow).
 
     Args:
         **values: The values to check, by argument name.
@@ -18,11 +21,11 @@ def require_positive(**values: float) -> None:
     Example:
         >>> require_positive(dt=0.01, movement_duration=0.0)
         Traceback (most recent call last):
-        ValueError: movement_duration must be > 0, got 0.0
+        ValueError: movement_duration must be a finite number > 0, got 0.0
     """
     for name, value in values.items():
-        if not value > 0:
-            raise ValueError(f"{name} must be > 0, got {value}")
+        if not 0 < value < math.inf:
+            raise ValueError(f"{name} must be a finite number > 0, got {value}")
 
 
 def require_non_negative(**values: float) -> None:

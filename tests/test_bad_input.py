@@ -291,3 +291,21 @@ def test_tensorboard_without_its_package_is_refused_before_anything_is_written(t
     code, err = run(capsys, "run", "eyeblink", *QUICK, "--set", "tensorboard=true", "--out", str(out))
     assert code == 2 and one_line(err, "tensorboard")
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("config", "assignment", "expected"),
+    [  # found by benchmarks/fuzz_cli.py: float32 gains overflowed; numpy warned before the line
+        ("gain_adaptation", "controllers.3.gain_adaptation.max_gain=1e300", "max_gain: Input should be less"),
+        (
+            "elbow_gain_adaptation",
+            "controllers.2.gain_adaptation.learning_rate=[1, 1e300, 1]",
+            "learning rates must be in",
+        ),
+        ("gain_adaptation", "env.kwargs.dt=.inf", "dt must be a finite number > 0"),
+    ],
+)
+def test_sizes_that_overflow_are_refused_in_one_line(tmp_path, capsys, config, assignment, expected):
+    assert main(["run", config, "--set", assignment, "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert expected in err and "\n" not in err

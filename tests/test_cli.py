@@ -91,7 +91,7 @@ PAPER = bundled_config_path("paper_linear").read_text()
         (["trials=many"], "trials: Input should be a valid integer"),
         (["controllers.1.rule=hebbian"], "controllers.1.rule: unknown rule 'hebbian'"),
         (["env.id=cfpc_gym/Nothing-v0"], "env.id:"),
-        (["env.kwargs.dt=0"], "env.kwargs: dt must be > 0"),
+        (["env.kwargs.dt=0"], "env.kwargs: dt must be a finite number > 0"),
         (["env.kwargs.sensory_delay=-0.1"], "env.kwargs: sensory_delay must be >= 0"),
         (
             ["env.kwargs.sensory_delay=5.0"],

@@ -23,7 +23,7 @@ from cfpc_gym.envs.validation import (
 def test_the_first_failing_value_is_named_in_argument_order():
     require_positive(a=1.0, b=1e-9)
     require_non_negative(a=0.0, b=2)
-    with pytest.raises(ValueError, match=r"^b must be > 0, got 0.0$"):
+    with pytest.raises(ValueError, match=r"^b must be a finite number > 0, got 0.0$"):
         require_positive(a=1.0, b=0.0, c=-1.0)
     with pytest.raises(ValueError, match=r"^c must be >= 0, got -1$"):
         require_non_negative(a=0.0, b=1.0, c=-1, d=-2)

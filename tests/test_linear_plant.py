@@ -83,7 +83,8 @@ def test_reward_components_sum_to_the_reward():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"dt": 0.0}, "dt must be > 0"),
+        ({"dt": 0.0}, "dt must be a finite number > 0"),
+        ({"dt": float("inf")}, "dt must be a finite number > 0"),
         ({"sensory_delay": -0.01}, "sensory_delay must be >= 0"),
         ({"sensory_delay": 3.0}, "must be shorter than trial_duration"),
         ({"render_mode": "rgb_array"}, "render_mode must be None"),

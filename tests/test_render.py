@@ -54,3 +54,14 @@ def test_render_refuses_to_overwrite_and_unknown_formats(tmp_path, capsys):
     assert "already exists" in err and "must end in .mp4 or .gif" in err
     assert "the directory" in err and "does not exist" in err and "expected a whole number >= 0" in err
     assert err.count("\n") == 4 and existing.read_bytes() == b"keep" and not (tmp_path / "v.gif").exists()
+
+
+def test_a_link_at_the_videos_temporary_name_is_not_written_through(tmp_path):
+    from cfpc_gym.experiment.render import write_video
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    (tmp_path / ".trial.partial.gif").symlink_to(victim)
+    write_video([np.zeros((8, 8, 3), np.uint8)] * 2, tmp_path / "trial.gif", fps=10)
+    assert victim.read_text() == "keep me"
+    assert (tmp_path / "trial.gif").stat().st_size > 0 and not (tmp_path / ".trial.partial.gif").exists()

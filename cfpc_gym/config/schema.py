@@ -26,6 +26,7 @@ from .section import PerDof, Section
 # The rules of controllers/rules.py, named here so that reading a config does not import torch
 # (tests/test_configs.py checks the two agree).
 RULE_NAMES = ("none", "eligibility", "lms", "delayed", "fel")
+MAX_RATE = 1e6  # larger steps overflow float32 weights and gains in one step
 
 
 class FeedbackConfig(Section):
@@ -158,9 +159,9 @@ class GainAdaptationConfig(Section):
     (with the muscle allocation)."""
     reference_model: ReferenceModelConfig
     """The response to the reference that the loop should have: kind pid (target gains) or second_order."""
-    min_gain: float = 0.0
+    min_gain: float = Field(0.0, ge=-1e6, le=1e6)
     """Gains are clipped to [min_gain, max_gain] after every step."""
-    max_gain: float | None = None
+    max_gain: float | None = Field(None, ge=-1e6, le=1e6)
     """Upper bound of every gain (null: none)."""
 
     @field_validator("learning_rate")
@@ -169,8 +170,8 @@ class GainAdaptationConfig(Section):
         rates = rate if isinstance(rate, list) else [rate]
         if isinstance(rate, list) and len(rate) != 3:
             raise ValueError(f"give one learning rate, or three (kp, ki, kd), not {len(rate)}")
-        if not all(r >= 0 for r in rates):  # (inf and NaN are refused for every float key)
-            raise ValueError("learning rates must be >= 0")
+        if not all(0 <= r <= MAX_RATE for r in rates):  # (inf and NaN are refused for every float key)
+            raise ValueError(f"learning rates must be in [0, {MAX_RATE:g}] (float32 gains overflow beyond)")
         return rate
 
 
@@ -181,7 +182,7 @@ class ControllerConfig(Section):
     """Label in tables, plots and metrics.json."""
     rule: str
     """One of none, eligibility, lms, delayed, fel."""
-    learning_rate: float = Field(0.01, ge=0, le=1e6)
+    learning_rate: float = Field(0.01, ge=0, le=MAX_RATE)
     """Step size beta of the weight update (at most 1e6: beyond, float32 weights overflow)."""
     normalized: bool = False
     """Divide each step by that step's trace power (normalised LMS). It weights the cost by

@@ -144,6 +144,8 @@ def write_video(frames: list[np.ndarray], path: Path, fps: float) -> None:
     import imageio.v2 as imageio
 
     temporary = path.with_name(f".{path.stem}.partial{path.suffix}")
+    if os.path.lexists(temporary):  # a link left there would be written through
+        os.unlink(temporary)
     if path.suffix == ".mp4":
         try:
             import imageio_ffmpeg  # noqa: F401
@@ -151,7 +153,13 @@ def write_video(frames: list[np.ndarray], path: Path, fps: float) -> None:
             raise MissingExtra(
                 ".mp4 needs imageio-ffmpeg: pip install 'cfpc-gym[video]', or write a .gif"
             ) from None
-        imageio.mimwrite(temporary, frames, fps=fps, macro_block_size=1)
+        writer = {"fps": fps, "macro_block_size": 1}
     else:
-        imageio.mimwrite(temporary, frames, duration=1000 / fps, loop=0)
+        writer = {"duration": 1000 / fps, "loop": 0}
+    try:
+        imageio.mimwrite(temporary, frames, **writer)
+    except BaseException:
+        if os.path.lexists(temporary):
+            os.unlink(temporary)
+        raise
     os.replace(temporary, path)
