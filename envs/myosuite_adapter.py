@@ -36,6 +36,7 @@ MYOSUITE_ENV_IDS = ("cfpc_gym/MyoElbowTrack-v0", "cfpc_gym/MyoPose-v0")
 MYOSUITE_ELBOW_ID = "myoElbowPose1D6MRandom-v0"
 INSTALL_HINT = "MyoSuite is not installed: pip install 'cfpc-gym[myosuite]'"
 MYOSUITE_TIMESTEP = 0.002  # s, of MyoSuite's elbow model
+INSIDE = 1e-5  # linearise this far inside the control range (MusclePhysics.linearize steps 1e-6)
 
 
 def import_myosuite() -> None:
@@ -93,20 +94,23 @@ class MyoSuiteAdapter(TrackingAdapter):
         """Discrete (A, B, C, D) of one control step, from excitations to the tracked joint angles.
 
         State: joint-angle deviations, joint velocities, muscle activations (``MusclePhysics.linearize``),
-        about the current state with the excitations last applied held, or ``action``'s if given (so
-        activation dynamics are linearised on the side the step is on). The sensory delay is not
+        about the current state with ``action``'s excitations held (so activation dynamics are
+        linearised on the side the step is on), or, without one, those that hold the posture
+        (``allocate(holding_command())``): after MyoSuite's reset every control is 0, below its
+        range, where a finite difference of the control would see no muscle at all. The sensory delay is not
         included (the ``sensory_delay`` attribute). Measured one-step error: ~5% for the elbow held
         still; 50-80% for the finger and hand held still, whose joints then rest on their limits
         (constraint forces the linearisation about the step's start does not follow).
 
         Args:
-            action: Excitations the next step holds; None: those last applied.
+            action: Excitations the next step holds; None: those holding the posture.
 
         Returns:
             A (n, n), B (n, muscles), C (D, n), D (D, muscles), n = 2 x joints + muscles.
         """
-        if action is not None:
-            self.physics.data.ctrl[:] = self._inner_action(action)
+        excitation = self._inner_action(self.allocate(self.holding_command()) if action is None else action)
+        # Inside the control range by more than the finite difference's step: both sides must move.
+        self.physics.data.ctrl[:] = np.clip(excitation, self._inner_low + INSIDE, self._inner_high - INSIDE)
         a, b = self.physics.linearize(int(self.env.unwrapped.frame_skip))
         c = np.zeros((len(self._tracked_dofs), a.shape[0]))
         c[np.arange(len(self._tracked_dofs)), self._tracked_dofs] = 1.0

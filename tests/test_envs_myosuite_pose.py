@@ -223,3 +223,17 @@ def test_a_pose_task_driven_by_motors_is_refused_naming_it(made):
 def test_normalize_act_cannot_be_switched_on(made):
     with pytest.raises(ValueError, match="normalize_act must be False"):
         make_myo_pose(ELBOW, normalize_act=True)
+
+
+def test_the_linearisation_at_rest_sees_the_muscles():
+    # After MyoSuite's reset every control is 0, below the range [0.001, 1]: a finite difference
+    # there saw no muscle (B = 0, a plant of zero gain); it is taken at the holding excitations.
+    pytest.importorskip("myosuite")
+    import gymnasium
+
+    from cfpc_gym import body_models
+
+    env = gymnasium.make("cfpc_gym/MyoElbowTrack-v0")
+    plant = body_models.plant_at_rest(env, seed=0)
+    assert abs(float(np.asarray(plant.dcgain()).squeeze())) > 0.05  # rad per N m; measured 0.115
+    env.close()
