@@ -8,7 +8,9 @@ start too, with the learner unchanged:
 - ``affine``: the "gain field" code ``[1, goal - start, start]`` (1 + 2D channels per cue): a
   feed-forward linear in the cue then scales with the movement's size and shifts with its start;
 - ``population``: radial bases over the goal, ``size`` per goal dimension, evenly spread over the
-  goal's range (jointly, a grid of ``size**D``, for D <= 2; else per dimension side by side).
+  goal's range (jointly, a grid of ``size**D``, for D <= 2; else per dimension side by side); with
+  ``with_start``, over the goal and the start (a grid of ``size**2D`` for D = 1), for tasks whose
+  start varies too.
 
 The coded cue replaces ``info["tracking"]["cue"]`` and is appended to the observation, where
 ``tracking_spec.observation_index["cue"]`` points.
@@ -39,6 +41,8 @@ class GoalCode(gym.Wrapper, gym.utils.RecordConstructorArgs):
         size: Population code: bases per goal dimension (>= 2).
         low: Population code: the goal range's low end (D,); default: the reference's bounds.
         high: Population code: its high end (D,).
+        with_start: Population code: over (goal, start) instead of the goal alone; the start's
+            range is the goal's.
 
     Example:
         >>> import cfpc_gym, gymnasium
@@ -55,8 +59,11 @@ class GoalCode(gym.Wrapper, gym.utils.RecordConstructorArgs):
         size: int = 5,
         low: list[float] | None = None,
         high: list[float] | None = None,
+        with_start: bool = False,
     ):
-        gym.utils.RecordConstructorArgs.__init__(self, kind=kind, size=size, low=low, high=high)
+        gym.utils.RecordConstructorArgs.__init__(
+            self, kind=kind, size=size, low=low, high=high, with_start=with_start
+        )
         super().__init__(env)
         if kind not in GOAL_CODES:
             raise ValueError(f"kind must be one of {', '.join(GOAL_CODES)}, got {kind!r}")
@@ -65,7 +72,9 @@ class GoalCode(gym.Wrapper, gym.utils.RecordConstructorArgs):
             raise ValueError(
                 "env: a goal code needs an env with tracking signals and the cue in its observation"
             )
-        self.kind, self.dofs = kind, spec.dofs
+        if with_start and kind != "population":
+            raise ValueError("with_start applies to the population code (the affine one holds the start)")
+        self.kind, self.dofs, self.with_start = kind, spec.dofs, with_start
         if kind == "population":
             if not (isinstance(size, int) and size >= 2):
                 raise ValueError(f"size must be an integer >= 2, got {size!r}")
@@ -78,6 +87,8 @@ class GoalCode(gym.Wrapper, gym.utils.RecordConstructorArgs):
                 raise ValueError(f"low and high must be {spec.dofs} finite values with low < high")
             self._centres = [np.linspace(a, b, size) for a, b in zip(low, high, strict=True)]
             self._widths = (high - low) / (size - 1)
+            if with_start:  # the start ranges over where goals lie
+                self._centres, self._widths = self._centres * 2, np.concatenate([self._widths] * 2)
         codes = self._code(np.zeros(spec.dofs), np.zeros(spec.dofs)).size
         inner = env.observation_space
         self._cue_slice = slice(inner.shape[0], inner.shape[0] + spec.cues * codes)
@@ -96,11 +107,12 @@ class GoalCode(gym.Wrapper, gym.utils.RecordConstructorArgs):
         """The trial's code: affine ``[1, goal - start, start]`` or the population's activities."""
         if self.kind == "affine":
             return np.concatenate([[1.0], goal - start, start])
+        values = np.concatenate([goal, start]) if self.with_start else goal
         activity = [
             np.exp(-0.5 * ((g - c) / w) ** 2)
-            for g, c, w in zip(goal, self._centres, self._widths, strict=True)
+            for g, c, w in zip(values, self._centres, self._widths, strict=True)
         ]
-        if self.dofs <= JOINT_POPULATION_DOFS:
+        if len(values) <= JOINT_POPULATION_DOFS:
             return np.array([np.prod(combo) for combo in itertools.product(*activity)])
         return np.concatenate(activity)
 

@@ -83,3 +83,22 @@ def test_with_random_goals_the_code_learns_what_the_cue_alone_cannot(tmp_path):
         }
         ratios[name] = runs["cfpc"][-20:].mean() / runs["feedback-only"][-20:].mean()
     assert ratios["code"] <= 0.35 and ratios["code"] <= 0.7 * ratios["cue"]  # measured 0.25, 0.43
+
+
+def test_a_population_over_goal_and_start_peaks_at_their_grid_cell():
+    env = GoalCode(
+        gymnasium.make("cfpc_gym/ElbowTrack-v0", amplitude_range=(0.3, 0.9)),
+        "population",
+        5,
+        [0.4],
+        [1.6],
+        with_start=True,
+    )
+    _, info = env.reset(seed=2)
+    code = cue_step(env)["tracking"]["cue"]
+    centres = np.linspace(0.4, 1.6, 5)
+    goal_cell = np.argmin(abs(centres - info["goal"][0]))
+    start_cell = np.argmin(abs(centres - 0.5))  # the elbow rests at 0.5 rad
+    assert code.shape == (25,) and np.argmax(code) == 5 * goal_cell + start_cell
+    with pytest.raises(ValueError, match="with_start applies to the population code"):
+        GoalCode(gymnasium.make("cfpc_gym/ElbowTrack-v0"), "affine", with_start=True)

@@ -20,6 +20,8 @@ class GoalCodeConfig(Section):
     """Population code: the goal range's low end, one value per DOF (default: the reference's bounds)."""
     high: list[float] | None = None
     """Population code: the goal range's high end."""
+    with_start: bool = False
+    """Population code: over the goal and the start posture (a grid for one DOF), where both vary."""
 
 
 class EnvConfig(Section):
