@@ -27,6 +27,9 @@ class TrialRecord:
     command: np.ndarray
     goal: np.ndarray | None = None  # (B, D): each env's goal, where its reset info gives one
     solved: np.ndarray | None = None  # (steps, B): the env's own per-step "solved", where it gives one
+    # (steps, B): |output - goal| (L2 over the DOFs) after each step, the state the env judges
+    # (MyoSuite's pose distance), where the goal is known
+    goal_distance: np.ndarray | None = None
 
     @property
     def rmse(self) -> np.ndarray:
@@ -57,11 +60,9 @@ class TrialRecord:
         return lags
 
     def goal_error(self) -> np.ndarray | None:
-        """Per env (B,): the episode mean of the distance |output - goal| (L2 over the DOFs), in
-        the output's units (MyoSuite's pose distance); None without a goal."""
-        if self.goal is None:
-            return None
-        return np.linalg.norm(self.output - self.goal[None], axis=2).mean(axis=0)
+        """Per env (B,): the episode mean of the distance |output - goal| (L2 over the DOFs) after
+        each step, in the output's units (MyoSuite's pose distance); None without a goal."""
+        return None if self.goal_distance is None else self.goal_distance.mean(axis=0)
 
     def success(self, threshold: float | None) -> np.ndarray | None:
         """Per env (B,): whether the episode succeeded. Where the env says per step whether the task
@@ -69,9 +70,9 @@ class TrialRecord:
         ``threshold`` of the goal at the end. None without either."""
         if self.solved is not None:
             return self.solved.sum(axis=0) > SOLVED_STEPS
-        if self.goal is None or threshold is None:
+        if self.goal_distance is None or threshold is None:
             return None
-        return np.linalg.norm(self.output[-1] - self.goal, axis=1) < threshold
+        return self.goal_distance[-1] < threshold
 
     def as_arrays(self) -> dict[str, np.ndarray]:
         """The signals by name (those the env did not give left out)."""
@@ -106,6 +107,7 @@ def run_trial(
     learning, agent.learn = agent.learn, learn
     rows: dict[str, list[np.ndarray]] = {name: [] for name in TrialRecord.__dataclass_fields__}
     solved: list[np.ndarray | None] = []
+    distances: list[np.ndarray] = []
     try:
         done = np.zeros(agent.num_envs, dtype=bool)
         while not done.all():
@@ -122,13 +124,17 @@ def run_trial(
                 rows[key].append(np.asarray(tracking[key]).reshape(agent.num_envs, -1))
             observation, _, terminated, truncated, info = env.step(action)
             solved.append(_per_env(info, "solved", agent.num_envs))
+            if goal is not None:
+                reached = np.asarray(info[TRACKING_KEY]["output"]).reshape(agent.num_envs, -1)
+                distances.append(np.linalg.norm(reached - goal, axis=1))
             agent.observe(terminated, truncated)
             done |= terminated | truncated
     finally:
         agent.learn = learning
     signals = {key: np.stack(value) for key, value in rows.items() if value}
     flags = None if any(s is None for s in solved) else np.stack(solved)[..., 0].astype(bool)
-    return TrialRecord(**signals, goal=goal, solved=flags)
+    distance = np.stack(distances) if goal is not None else None
+    return TrialRecord(**signals, goal=goal, solved=flags, goal_distance=distance)
 
 
 def _per_env(info: dict[str, Any], key: str, envs: int) -> np.ndarray | None:

@@ -13,9 +13,18 @@ from cfpc_gym.rollout import TrialRecord, run_trial
 
 
 def record(output, goal=None, solved=None):
+    """A trial whose outputs after each step are ``output`` (steps, B, D)."""
     zeros = np.zeros_like(output)
     signals = dict(error=zeros, target=zeros, output=output, cue=zeros, feedforward=zeros)
-    return TrialRecord(**signals, counterfactual_error=zeros, command=zeros, goal=goal, solved=solved)
+    distance = None if goal is None else np.linalg.norm(output - goal[None], axis=2)
+    return TrialRecord(
+        **signals,
+        counterfactual_error=zeros,
+        command=zeros,
+        goal=goal,
+        solved=solved,
+        goal_distance=distance,
+    )
 
 
 def test_success_is_more_than_five_solved_steps_where_the_env_says_which_are_solved():
@@ -54,6 +63,16 @@ def test_the_evaluation_is_frozen_repeatable_and_on_goals_no_trial_drew():
     held_out = run_trial(agent, learn=False, seeds=[config.seed + 1_000_003, config.seed + 1_000_004]).goal
     assert not np.isin(held_out, np.concatenate(training)).any()
     assert 0 <= first["success"] <= 1 and first["goal_error"] > 0
+
+
+def test_the_goal_error_is_measured_after_each_step_as_myosuite_does():
+    # Each step's distance is that of the state the step ends in (MyoSuite's pose distance), not the
+    # state the controller acted on: a one-step shift, ~10 % on MyoSuite's elbow.
+    config = load_config("elbow_goals", ["trials=1"])
+    agent = make_run_agent(config, 0)
+    trial = run_trial(agent, seeds=[0])
+    after = np.linalg.norm(trial.output[1:] - trial.goal[None], axis=2)  # output[k+1] = state after step k
+    np.testing.assert_allclose(trial.goal_distance[:-1], after)
 
 
 def test_metrics_report_success_goal_error_and_evaluation(tmp_path):
