@@ -14,10 +14,9 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-from torch import nn
 
+from .eligibility import TraceFilter
 from .forward_models import DiagonalForwardModel, TimeVaryingForwardModel
-from .types import zero_where
 
 DiagonalModel = DiagonalForwardModel | TimeVaryingForwardModel  # a time-varying one of diagonal steps
 
@@ -62,7 +61,7 @@ def full_trace(trace):
     return full
 
 
-class DiagonalEligibilityFilter(nn.Module):
+class DiagonalEligibilityFilter(TraceFilter):
     """Runs a diagonal forward model online over every basis signal: eps_i = T-hat_ii * phi, batched.
 
     Input phi (B, F). Output eps (B, D, F): eps[:, i, f] is the response of sensed output i to basis
@@ -146,17 +145,6 @@ class DiagonalEligibilityFilter(nn.Module):
         state = rows[:, 1 : n + 1].view(dofs, n, self.batch_size, self.features).permute(2, 0, 1, 3)
         self._buffers["state"] = state
         self._rows = rows
-
-    def _apply(self, fn, recurse: bool = True):
-        super()._apply(fn, recurse)
-        self._expose(fn(self._rows))
-        return self
-
-    def reset(self, mask: torch.Tensor | None = None) -> None:
-        """Zero the filter state (and the time-varying model's step) of the envs in ``mask`` (all
-        when None); the last trace stays."""
-        zero_where(self.state, mask)
-        zero_where(self.step_index, mask)
 
     def step(self, phi: torch.Tensor) -> torch.Tensor:
         """Filter this step's basis signals.

@@ -17,7 +17,26 @@ from .forward_models import ForwardModel, TimeVaryingForwardModel
 from .types import zero_where
 
 
-class EligibilityFilter(nn.Module):
+class TraceFilter(nn.Module):
+    """What the trace filters share: their buffer of rows (trace, state, input columns), exposed
+    as views by ``_expose``, follows ``.to()``/``.double()``; ``reset`` zeroes envs' state.
+
+    Subclasses set ``_rows`` and the ``state`` and ``step_index`` buffers in ``_expose``.
+    """
+
+    def _apply(self, fn, recurse: bool = True):
+        super()._apply(fn, recurse)
+        self._expose(fn(self._rows))  # .to(), .double(): the rows follow, and ``state`` into them
+        return self
+
+    def reset(self, mask: torch.Tensor | None = None) -> None:
+        """Zero the filter state (and the time-varying model's step) of the envs in ``mask`` (all
+        when None); the last trace stays."""
+        zero_where(self.state, mask)
+        zero_where(self.step_index, mask)
+
+
+class EligibilityFilter(TraceFilter):
     """Runs a forward model online over every basis signal: eps = T-hat * phi, batched.
 
     Input phi (B, F). Output eps (B, D_in, D_out, F): eps[:, l, i, f] is the response of sensed
@@ -109,17 +128,6 @@ class EligibilityFilter(nn.Module):
         state = rows[d_out : d_out + n].view(n, self.batch_size, d_in, f).permute(1, 2, 0, 3)
         self._buffers["state"] = state  # a dict write: nn.Module.__setattr__ costs more per step
         self._rows = rows
-
-    def _apply(self, fn, recurse: bool = True):
-        super()._apply(fn, recurse)
-        self._expose(fn(self._rows))  # .to(), .double(): the rows follow, and ``state`` into them
-        return self
-
-    def reset(self, mask: torch.Tensor | None = None) -> None:
-        """Zero the filter state (and the time-varying model's step) of the envs in ``mask`` (all
-        when None); the last trace stays."""
-        zero_where(self.state, mask)
-        zero_where(self.step_index, mask)
 
     def step(self, phi: torch.Tensor) -> torch.Tensor:
         """Filter this step's basis signals.
