@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from gymnasium.vector import AutoresetMode, VectorEnv
 
-from .body import check_body, check_own_observation, env_attribute
+from .body import check_body, check_own_observation, env_attribute, observation_checked
 from .controllers import CFPC
 from .envs import TRACKING_KEY, TrackingSpec
 
@@ -66,6 +66,7 @@ class CFPCAgent:
         self._sub_envs = list(env.envs) if self.vector else [env]
         self.spec: TrackingSpec = check_body(self._sub_envs[0])
         self._allocate = [env_attribute(e, "allocate") for e in self._sub_envs]
+        self._checked = [i for i, e in enumerate(self._sub_envs) if observation_checked(e)]  # predict's
         self._action_dtypes = [e.action_space.dtype for e in self._sub_envs]
         autoreset = env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP) if self.vector else None
         self._next_step_autoreset = autoreset == AutoresetMode.NEXT_STEP
@@ -149,8 +150,9 @@ class CFPCAgent:
         """
         observation = np.asarray(observation)
         batched = observation.ndim == 2
-        for env, own in zip(self._sub_envs, observation.reshape(self.num_envs, -1), strict=True):
-            check_own_observation(env, own)
+        rows = observation.reshape(self.num_envs, -1)
+        for index in self._checked:
+            check_own_observation(self._sub_envs[index], rows[index])
         if episode_start is not None:
             self._starting |= np.asarray(episode_start, bool).reshape(self.num_envs)
         signals = self.spec.from_observation(observation.reshape(self.num_envs, -1))

@@ -188,9 +188,23 @@ def _check_action(env: gym.Env, spec: TrackingSpec, command: np.ndarray) -> None
         raise BodyError("allocate() returned non-finite values for the holding command")
 
 
+def observation_checked(env: gym.Env) -> bool:
+    """Whether ``predict`` must check that its observations are ``env``'s own: the env allocates
+    commands at its own posture and reports its latest observation (``last_observation``). Without
+    an allocation the action does not depend on the env's state: any env's observation will do.
+
+    Args:
+        env: One of an agent's envs.
+
+    Returns:
+        Whether ``check_own_observation`` applies to it.
+    """
+    reported = env_attribute(env, "last_observation", UNREPORTED) is not UNREPORTED
+    return reported and env_attribute(env, "allocate") is not None
+
+
 def check_own_observation(env: gym.Env, observation: np.ndarray) -> None:
-    """Refuse an observation that is not ``env``'s latest, where the env allocates commands at its
-    own posture and reports its latest observation (``last_observation``).
+    """Refuse an observation that is not ``env``'s latest (an env ``observation_checked`` accepts).
 
     Args:
         env: One of the agent's envs.
@@ -199,11 +213,7 @@ def check_own_observation(env: gym.Env, observation: np.ndarray) -> None:
     Raises:
         BodyError: the observation comes from another env (or was transformed on the way).
     """
-    if env_attribute(env, "allocate") is None:
-        return  # the action does not depend on this env's state: any env's observation will do
-    latest = env_attribute(env, "last_observation", UNREPORTED)
-    if latest is UNREPORTED:
-        return
+    latest = env_attribute(env, "last_observation")
     # None: the env has not been reset, so the observation cannot be its own.
     mismatch = latest is None or np.shape(observation) != np.shape(latest)
     if mismatch or not np.allclose(observation, latest, equal_nan=True):
