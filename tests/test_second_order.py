@@ -135,3 +135,46 @@ def test_no_model_is_built_along_a_trial_the_safeguard_undid():
     )
     assert result.safeguard_trials == [1] and result.diverged_at_trial is None
     assert built[1] is built[0], "the model is still the one along trial 0"
+
+
+def test_a_safeguard_window_compares_window_means_and_goes_back_to_the_best_windows_start():
+    lms = "controllers=[{name: lms, rule: lms, learning_rate: 0.08}]"
+    guarded = load_config("paper_linear", ["trials=15", lms, "safeguard_window=3"])
+    free = load_config("paper_linear", ["trials=15", lms, "safeguard_factor=null"])
+    said: list[str] = []
+    with_guard = run_controller(guarded, 0, say=said.append)
+    without = run_controller(free, 0, say=lambda m: None)
+    undone = with_guard.safeguard_trials
+    assert undone and all(trial % 3 == 2 for trial in undone), "only a window's last trial judges"
+    last = undone[0]
+    means = [sum(with_guard.trial_rmse[i : i + 3]) / 3 for i in range(0, last + 1, 3)]
+    assert means[-1] > 3 * min(means[:-1]), "undone: its mean exceeds 3x the best window's"
+    assert with_guard.trial_rmse[: last + 1] == without.trial_rmse[: last + 1], "nothing changed before"
+    assert with_guard.trial_rmse[last + 1] < means[-1] / 2, "back to the state the best window started with"
+    first = means.index(min(means[:-1])) * 3
+    judged, back = f"trials {last - 2}-{last} mean RMSE", f"back to the weights trials {first}-{first + 2}"
+    assert any(judged in line and back in line for line in said), said
+
+
+def test_a_run_killed_inside_a_safeguard_window_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch):
+    import cfpc_gym.experiment.runner as runner
+    from cfpc_gym.cli import main
+
+    lms = "controllers=[{name: lms, rule: lms, learning_rate: 0.08}]"
+    argv = ["run", "paper_linear", "--set", "trials=12", "--set", lms, "--set", "safeguard_window=3"]
+    assert main([*argv, "--out", str(tmp_path / "whole")]) == 0
+    save = runner.save_checkpoint
+
+    def kill_after_two(*args, **kwargs):  # inside the first window, which stays the best
+        save(*args, **kwargs)
+        if len(args[2].trial_rmse) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "save_checkpoint", kill_after_two)
+    assert main([*argv, "--out", str(tmp_path / "killed")]) == 130
+    monkeypatch.setattr(runner, "save_checkpoint", save)
+    assert main(["run", "--resume", str(tmp_path / "killed")]) == 0
+    runs = [json.loads((tmp_path / d / "metrics.json").read_text())["runs"][0] for d in ("whole", "killed")]
+    assert runs[0]["safeguard_trials"], "the safeguard acted after the kill"
+    for key in ("trial_rmse", "safeguard_trials", "best_trial"):
+        assert runs[0][key] == runs[1][key]

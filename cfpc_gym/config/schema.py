@@ -296,6 +296,11 @@ class RunConfig(Section):
     gain adaptation's) are halved; the run log and metrics (safeguard_trials) say so. Controllers
     with optimizer gauss_newton are left to their own trust region. null: off (for tasks that change
     by design, such as a force field switched on)."""
+    safeguard_window: int = Field(1, ge=1, le=100_000)
+    """Trials the safeguard compares as one: the mean RMSE of each window of this many trials
+    against the best window's so far (``safeguard_factor`` times it), and back to the state the
+    best window started with. 1: every trial on its own; more where the goal changes every trial
+    (random goals: one trial's RMSE is no yardstick for another's, a window's mean is)."""
 
     @model_validator(mode="after")
     def _unique_names(self) -> RunConfig:

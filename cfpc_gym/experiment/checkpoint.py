@@ -59,8 +59,9 @@ def save_checkpoint(path: Path, agent: CFPCAgent, result: ControllerResult) -> N
     }
     if result.relinearized_along is not None:
         state["relinearized_along"] = torch.from_numpy(result.relinearized_along)
-    if result.best_state is not None:
-        state["best_state"] = result.best_state
+    for name in ("best_state", "window_state"):
+        if getattr(result, name) is not None:
+            state[name] = getattr(result, name)
     buffer = io.BytesIO()
     torch.save(state, buffer)
     write_atomic(path, buffer.getvalue())
@@ -113,6 +114,7 @@ def load_checkpoint(path: Path, agent: CFPCAgent, name: str, rule: str) -> Contr
         if "relinearized_along" in state:
             result.relinearized_along = state["relinearized_along"].numpy()
         result.best_state = state.get("best_state")
+        result.window_state = state.get("window_state")
     except Exception:  # keys, shapes or types that do not fit: another config's controller
         raise CheckpointError(
             f"checkpoint {path} does not fit controller {name!r} as configured (was config.yaml "

@@ -43,7 +43,10 @@ class ControllerResult:
         env_steps: Environment steps taken, all envs together.
         diverged_at_trial: The trial at which learning was stopped as diverged, or None.
         safeguard_trials: The trials the safeguard undid (their error exceeded ``safeguard_factor``
-            times the best trial's): the controller went back to its state after ``best_trial``.
+            times the best trial's: the controller went back to the state ``best_trial`` ran
+            with); with ``safeguard_window`` W > 1, the last trial of each window undone (its
+            mean error exceeded that factor times the best window's: back to the state the best
+            window started with).
         best_trial: The trial with the lowest RMSE so far (the safeguard goes back to the state it
             ran with).
         relinearized_trial: ``schedule: movement``: the trial the forward model was last
@@ -72,7 +75,8 @@ class ControllerResult:
     relinearized_along: np.ndarray | None = None
     first_trial: TrialRecord | None = None
     last_trial: TrialRecord | None = None
-    best_state: dict[str, Any] | None = None  # the controller's state_dict best_trial ran with
+    best_state: dict[str, Any] | None = None  # the controller's state_dict the best trial/window ran with
+    window_state: dict[str, Any] | None = None  # and the one the current safeguard window started with
 
     @property
     def final_rmse(self) -> float:
@@ -121,7 +125,8 @@ class ControllerResult:
 RECORDED = tuple(
     f.name
     for f in fields(ControllerResult)
-    if f.name not in ("name", "rule", "relinearized_along", "first_trial", "last_trial", "best_state")
+    if f.name
+    not in ("name", "rule", "relinearized_along", "first_trial", "last_trial", "best_state", "window_state")
 )
 
 

@@ -55,8 +55,9 @@ def run_controller(
     while not result.finished(config.trials):
         trial = result.trials_done
         start = time.perf_counter()
-        # The weights this trial runs with: what the safeguard goes back to if it is the best.
-        before = _copy(agent.controller.state_dict()) if guarded(config, settings) else None
+        if guarded(config, settings) and trial % config.safeguard_window == 0:
+            # The weights this window starts with: what the safeguard goes back to if it is the best.
+            result.window_state = _copy(agent.controller.state_dict())
         record = run_trial(agent, seeds=_seeds(config) if trial == 0 else None)
         rmse = float(np.mean(record.rmse))
         lags = record.lag(agent.spec.dt)
@@ -77,9 +78,7 @@ def run_controller(
             gains = adaptation.gains.mean(0)  # (D, 3)
             result.trial_gains.append({name: gains[:, i].tolist() for i, name in enumerate(GAINS)})
         why = divergence(config, result)
-        undone = (
-            why is None and before is not None and safeguard(config, settings, agent, result, before, say)
-        )
+        undone = why is None and guarded(config, settings) and safeguard(config, settings, agent, result, say)
         if why is not None:
             result.diverged_at_trial = trial
             say(
@@ -156,30 +155,39 @@ def safeguard(
     settings: ControllerConfig,
     agent: CFPCAgent,
     result: ControllerResult,
-    before: dict,
     say: Callable[[str], None],
 ) -> bool:
-    """After a trial: keep the state it ran with (``before``) if it is the best so far; undo a
-    trial whose RMSE exceeds ``safeguard_factor`` times the best (back to the state the best trial
-    ran with, the learning rate halved). Returns whether it undid the trial."""
-    trial, rmse = result.trials_done - 1, result.trial_rmse[-1]
-    best = result.trial_rmse[result.best_trial]
-    if result.best_trial == trial or result.best_state is None:
-        result.best_state = before
+    """After the last trial of a window of ``safeguard_window`` trials: keep the state the window
+    started with if its mean RMSE is the best so far; undo a window whose mean exceeds
+    ``safeguard_factor`` times the best (back to the state the best window started with, the
+    learning rate halved). Returns whether it undid the window."""
+    size = config.safeguard_window
+    if result.trials_done % size:
         return False
-    if rmse > config.safeguard_factor * best:
-        result.safeguard_trials.append(trial)
-        agent.controller.load_state_dict(_copy(result.best_state))
-        scale_learning_rate(agent, settings, 0.5 ** len(result.safeguard_trials))
-        steps = (settings.optimizer == "gradient" and settings.rule != "none") or settings.gain_adaptation
-        halved = "learning rate halved, " if steps else ""
-        say(
-            f"controller {settings.name!r} ({settings.rule}): trial {trial} RMSE {rmse:.4g} > "
-            f"{config.safeguard_factor:g} x the best, {best:.4g} (trial {result.best_trial}); "
-            f"safeguard: {halved}back to the weights trial {result.best_trial} ran with"
-        )
-        return True
-    return False
+    means = [float(np.mean(result.trial_rmse[i : i + size])) for i in range(0, result.trials_done, size)]
+    best = int(np.argmin(means))
+    if best == len(means) - 1 or result.best_state is None:
+        result.best_state = result.window_state
+        return False
+    if means[-1] <= config.safeguard_factor * means[best]:
+        return False
+    result.safeguard_trials.append(result.trials_done - 1)
+    agent.controller.load_state_dict(_copy(result.best_state))
+    scale_learning_rate(agent, settings, 0.5 ** len(result.safeguard_trials))
+    steps = (settings.optimizer == "gradient" and settings.rule != "none") or settings.gain_adaptation
+    halved = "learning rate halved, " if steps else ""
+    first = best * size
+    say(
+        f"controller {settings.name!r} ({settings.rule}): {_window(result.trials_done - size, size)} "
+        f"{'RMSE' if size == 1 else 'mean RMSE'} {means[-1]:.4g} > {config.safeguard_factor:g} x the "
+        f"best, {means[best]:.4g} ({_window(first, size)}); safeguard: {halved}back to the weights "
+        f"{_window(first, size)} {'ran' if size == 1 else 'started'} with"
+    )
+    return True
+
+
+def _window(first: int, size: int) -> str:
+    return f"trial {first}" if size == 1 else f"trials {first}-{first + size - 1}"
 
 
 def guarded(config: RunConfig, settings: ControllerConfig) -> bool:
