@@ -267,7 +267,7 @@ def test_a_runaway_model_following_error_counts_as_divergence_even_while_trackin
     from cfpc_gym.experiment.runner import divergence
 
     config = load_config("gain_adaptation")
-    result = ControllerResult("lms", "none", trial_rmse=[0.2, 0.2])
+    result = ControllerResult("lms", "lms", trial_rmse=[0.2, 0.2])
     result.first_trial = SimpleNamespace(target=np.ones(10))
     result.trial_model_rmse = [0.25, 2.4]
     assert divergence(config, result) is None  # 9.6 x the first trial's: not yet
@@ -282,6 +282,17 @@ def test_a_runaway_model_following_error_counts_as_divergence_even_while_trackin
     result.first_trial = SimpleNamespace(target=np.r_[np.ones(10), np.full(10, 1.1)])
     result.trial_rmse[-1] = 0.8
     assert divergence(config, result).startswith("RMSE 0.8 > 0.707")
+    # Feedback alone has no learning to run away: only a non-finite error stops it.
+    fixed = ControllerResult("feedback-only", "none", trial_rmse=[0.2, 0.8], first_trial=result.first_trial)
+    assert divergence(config, fixed) is None
+    fixed.trial_rmse[-1] = float("nan")
+    assert divergence(config, fixed).startswith("RMSE nan")
+    # Random goals (a safeguard window of 3): the first 3 trials' mean, not a tiny first movement.
+    windowed = load_config("gain_adaptation", ["safeguard_window=3", "safeguard_factor=2"])
+    result.trial_rmse = [0.01, 0.2, 0.3, 1.6]
+    assert divergence(windowed, result) is None  # 1.6 < 10 x 0.17, though 160 x the first trial's
+    result.trial_rmse[-1] = 1.8
+    assert divergence(windowed, result) == "RMSE 1.8 > 1.7, 10 x the mean RMSE of the first 3 trials"
 
 
 @pytest.mark.parametrize(

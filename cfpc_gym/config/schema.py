@@ -287,9 +287,11 @@ class RunConfig(Section):
     tensorboard: bool = False
     """Also write per-trial scalars (RMSE, max error, lag) as TensorBoard events in the run directory."""
     divergence_factor: float = Field(10.0, gt=1)
-    """A run diverges when a trial's RMSE is not finite or exceeds this multiple of the smaller of
-    its first trial's RMSE and the movement's RMS (the target less its start); with gain
-    adaptation, also when its model-following RMSE exceeds this multiple of the first trial's."""
+    """A learning controller's run diverges when a trial's RMSE is not finite or exceeds this
+    multiple of the smaller of its first trial's RMSE and the movement's RMS (the target less its
+    start), with ``safeguard_window`` W > 1 of the mean RMSE of its first W trials; with gain
+    adaptation, also when its model-following RMSE exceeds this multiple of the first trial's. A
+    controller that does not learn is stopped only by a non-finite RMSE."""
     safeguard_factor: float | None = Field(3.0, gt=1)
     """A trial whose RMSE exceeds this multiple of the best trial's so far is undone: the controller
     goes back to the state the best trial ran with, and its learning rates (optimizer gradient, and

@@ -223,7 +223,11 @@ def follows_movement(settings: ControllerConfig) -> int | None:
 
 def divergence_limit(config: RunConfig, result: ControllerResult) -> float:
     """Error beyond a multiple of the movement itself (the target from where it starts: a posture
-    held is no movement), or of the first trial's error, whichever is smaller."""
+    held is no movement), or of the first trial's error, whichever is smaller; with a safeguard
+    window of W > 1 trials (a new goal every trial: one trial is no yardstick, a tiny first
+    movement would stop any run), of the mean error of the first W trials."""
+    if config.safeguard_window > 1:
+        return config.divergence_factor * float(np.mean(result.trial_rmse[: config.safeguard_window]))
     target = result.first_trial.target
     movement_rms = float(np.sqrt(np.mean((target - target[:1]) ** 2)))
     scale = min(result.trial_rmse[0], movement_rms) if movement_rms > 0 else result.trial_rmse[0]
@@ -231,14 +235,19 @@ def divergence_limit(config: RunConfig, result: ControllerResult) -> float:
 
 
 def divergence(config: RunConfig, result: ControllerResult) -> str | None:
-    """Why the last trial counts as diverged, or None. Gain adaptation is also judged by its
-    model-following error: saturation can keep a runaway loop's tracking error bounded."""
+    """Why the last trial counts as diverged, or None. A controller that does not learn is judged
+    only by a non-finite error (its error has no learning to run away). Gain adaptation is also
+    judged by its model-following error: saturation can keep a runaway loop's tracking error bounded."""
     rmse, limit, factor = result.trial_rmse[-1], divergence_limit(config, result), config.divergence_factor
-    if not math.isfinite(rmse) or rmse > limit:
-        return (
-            f"RMSE {rmse:.3g} > {limit:.3g}, {factor:g} x the smaller of the first trial's RMSE "
-            "and the movement's RMS"
+    learns = result.rule != "none" or bool(result.trial_model_rmse)
+    if not math.isfinite(rmse) or (learns and rmse > limit):
+        window = config.safeguard_window
+        of = (
+            f"the mean RMSE of the first {window} trials"
+            if window > 1
+            else "the smaller of the first trial's RMSE and the movement's RMS"
         )
+        return f"RMSE {rmse:.3g} > {limit:.3g}, {factor:g} x {of}"
     if result.trial_model_rmse:
         # Floored: a loop that starts on its reference model has a first error of round-off size.
         target_rms = float(np.sqrt(np.mean(result.first_trial.target**2)))
