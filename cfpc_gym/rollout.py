@@ -65,20 +65,40 @@ class TrialRecord:
         return None if self.goal_distance is None else self.goal_distance.mean(axis=0)
 
     def success(self, threshold: float | None) -> np.ndarray | None:
-        """Per env (B,): whether the episode succeeded. Where the env says per step whether the task
-        is solved, MyoSuite's rule: more than ``SOLVED_STEPS`` solved steps; else within
-        ``threshold`` of the goal at the end. None without either."""
-        if self.solved is not None:
-            return self.solved.sum(axis=0) > SOLVED_STEPS
-        if self.goal_distance is None or threshold is None:
-            return None
-        return self.goal_distance[-1] < threshold
+        """Per env (B,): whether the episode succeeded (``episode_success``)."""
+        return episode_success(self.solved, self.goal_distance, threshold)
 
     def as_arrays(self) -> dict[str, np.ndarray]:
         """The signals by name (those the env did not give left out)."""
         return {
             name: value for name in self.__dataclass_fields__ if (value := getattr(self, name)) is not None
         }
+
+
+def episode_success(
+    solved: np.ndarray | None, goal_distance: np.ndarray | None, threshold: float | None
+) -> np.ndarray | None:
+    """Whether each episode succeeded: by MyoSuite's rule where the env says per step whether the
+    task is solved (more than ``SOLVED_STEPS`` solved steps), else ending within ``threshold`` of
+    the goal.
+
+    Args:
+        solved: (steps, B) the env's own per-step ``solved``, or None where it gives none.
+        goal_distance: (steps, B) the distance to the goal after each step, or None without a goal.
+        threshold: The distance that counts as reached (the env's ``goal_threshold``), or None.
+
+    Returns:
+        (B,) bools, or None without either rule.
+
+    Example:
+        >>> episode_success(np.array([[True]] * 6), None, None)
+        array([ True])
+    """
+    if solved is not None:
+        return solved.sum(axis=0) > SOLVED_STEPS
+    if goal_distance is None or threshold is None:
+        return None
+    return goal_distance[-1] < threshold
 
 
 def run_trial(

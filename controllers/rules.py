@@ -88,7 +88,10 @@ def make_rule(
     if name == "delayed":
         if trace_delay_steps is None:
             raise ValueError("rule 'delayed' needs trace_delay_steps")
-        return LearningRule(name, trace=pure_delay(trace_delay_steps, dofs, dt))
+        delay = pure_delay(trace_delay_steps, dofs, dt)
+        # Each DOF's trace is its own basis delayed: D SISO filters, not one D x D system of order
+        # D * tau (the hand, 23 DOFs at 8 steps: 207 x 207 per basis column and step).
+        return LearningRule(name, trace=delay.diagonal() if dofs > 1 else delay)
     if name == "fel":
         return LearningRule(name, trace=identity(dofs, dt), injection="motor", teacher="feedback")
     raise ValueError(f"unknown rule {name!r}; choose one of {', '.join(RULE_NAMES)}")

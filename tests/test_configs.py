@@ -7,7 +7,7 @@ from cfpc_gym.config import bundled_config_path, bundled_run_configs, load_confi
 from cfpc_gym.experiment.runner import prepare_experiment
 
 BUNDLED = [path.stem for path in bundled_run_configs()]
-BENCHES = ("bench", "sweep_ilc", "sweep_learning_rate")
+BENCHES = ("bench", "myosuite", "sweep_ilc", "sweep_learning_rate")
 
 
 @pytest.mark.parametrize("name", BENCHES)

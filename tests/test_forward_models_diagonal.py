@@ -23,6 +23,7 @@ from cfpc_gym.controllers import (
     identify_fir,
     make_learner,
     make_rule,
+    pure_delay,
 )
 from cfpc_gym.controllers.diagonal_eligibility import full_trace
 
@@ -167,3 +168,14 @@ def test_config_key_diagonal():
     diagonal = forward_model(config, controller_config, make_env(config))
     assert isinstance(diagonal, DiagonalForwardModel) and not isinstance(full, DiagonalForwardModel)
     np.testing.assert_allclose(diagonal.impulse_response(100), full.impulse_response(100), atol=1e-12)
+
+
+def test_the_delayed_rules_trace_is_each_dofs_own_delay():
+    """ILC's trace on the hand (23 DOFs, 8 steps): 23 delays of order 8, not one system of order 184."""
+    rule = make_rule("delayed", dofs=23, dt=0.02, trace_delay_steps=8)
+    assert isinstance(rule.trace, DiagonalForwardModel)
+    assert [m.order for m in rule.trace.channels] == [8] * 23
+    full = pure_delay(8, 23, 0.02)
+    np.testing.assert_array_equal(rule.trace.impulse_response(12), full.impulse_response(12))
+    single = make_rule("delayed", dofs=1, dt=0.02, trace_delay_steps=8).trace
+    assert not isinstance(single, DiagonalForwardModel) and single.order == 8

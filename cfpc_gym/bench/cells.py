@@ -1,23 +1,11 @@
 """Benchmarks: tasks x methods x seeds, side by side, on the same envs and the same error measure.
 
-A task is a run config (bundled name or YAML path): its env, feedback controller and basis. A
-method turns it into one learner:
-
-- ``feedback``: the task's PID alone;
-- ``eligibility``, ``lms``, ``delayed``, ``fel``: the CFPC module with that rule, settings from the
-  task's controller of that rule (else from its ``eligibility`` controller);
-- ``gauss_newton``: the task's own ``gauss_newton`` controller (its forward model, penalties and
-  Jacobian), else its eligibility trace with the learner's defaults: one damped Gauss-Newton step
-  per trial;
-- ``ilc``: P-type iterative learning control, the engineering baseline: a lookup table in time since
-  the cue (``time_table`` basis) learned trial to trial from the error ``lead`` seconds later;
-- ``noilc``: norm-optimal ILC: the ``gauss_newton`` method's settings on a ``time_table`` basis,
-  its size penalised (``ilc.ridge``);
-- ``ppo``, ``sac``: Stable-Baselines3 on the env's observations and reward (``baselines.py``).
-
-Every cell records a learning curve: tracking RMSE (reference - measurement) against env steps
-and learning wall time. Trial-based methods are measured on the trials they learn from; RL on
-deterministic evaluation episodes.
+A task is a run config (bundled name or YAML path); a method turns it into one learner
+(``methods.py``). Every cell records a learning curve: tracking RMSE (reference - measurement)
+against env steps and learning wall time, and, where the env gives a goal, the episode-mean distance
+to it and the share of episodes that succeed. Trial-based methods are measured on the trials they
+learn from (and, where the task config asks for ``evaluation``, on held-out episodes at the end); RL
+on deterministic evaluation episodes.
 """
 
 from __future__ import annotations
@@ -28,25 +16,16 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
 
 import numpy as np
 import yaml
 
 from ..build import make_run_agent
-from ..config import (
-    ConfigError,
-    ControllerConfig,
-    MissingExtra,
-    RunConfig,
-    TimeTableConfig,
-    apply_override,
-    load_config,
-    validated,
-)
+from ..config import ConfigError, MissingExtra, RunConfig, apply_override, load_config
 from ..experiment.runner import run_controller
 from .baselines import Curve, require_sb3, train_rl
-from .config import ALGORITHMS, TRIAL_METHODS, BenchConfig, ILCConfig, ProfileConfig, validate_bench
+from .config import ALGORITHMS, TRIAL_METHODS, BenchConfig, ProfileConfig, validate_bench
+from .methods import method_config, task_ilc
 
 
 @dataclass(frozen=True)
@@ -81,12 +60,19 @@ class CellResult:
         curve: Error against env steps and learning time.
         status: ``ok``, ``diverged`` or ``skipped`` (a missing optional extra).
         note: Why, for a cell that diverged or was skipped.
+        lead_s: ILC cells: the lead they ran with, ``ilc.lead`` rounded to the task's control step.
+        held_out: Cells of a task config with ``evaluation``: that many episodes on the runner's
+            held-out seeds after learning, learning frozen (trial-based: the runner's evaluation;
+            RL: its final policy, deterministic), the same goals for every method (``episodes``,
+            ``success``, ``goal_error``, ``rmse``).
     """
 
     cell: Cell
     curve: Curve = field(default_factory=Curve)
     status: str = "ok"
     note: str = ""
+    lead_s: float | None = None
+    held_out: dict[str, float | int | None] | None = None
 
     task = property(lambda self: self.cell.task)
     method = property(lambda self: self.cell.method)
@@ -104,8 +90,16 @@ class CellResult:
         return self.curve.env_steps[-1] / wall if wall > 0 else math.nan
 
     def to_dict(self) -> dict:
-        """A flat mapping: the cell's fields, then the curve, status and note (results.json, cells.jsonl)."""
-        return {**asdict(self.cell), "curve": asdict(self.curve), "status": self.status, "note": self.note}
+        """A flat mapping: the cell's fields, then the curve, status, note, ILC lead and held-out
+        evaluation (results.json, cells.jsonl)."""
+        return {
+            **asdict(self.cell),
+            "curve": asdict(self.curve),
+            "status": self.status,
+            "note": self.note,
+            "lead_s": self.lead_s,
+            "held_out": self.held_out,
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> CellResult:
@@ -116,17 +110,28 @@ class CellResult:
         """
         cell = {name: data[name] for name in Cell.__dataclass_fields__ if name in data}
         cell["task_overrides"] = tuple(cell.get("task_overrides", ()))
-        result = cls(Cell(**cell), Curve(**data["curve"]), data["status"], data["note"])
+        result = cls(
+            Cell(**cell),
+            Curve(**data["curve"]),
+            data["status"],
+            data["note"],
+            data.get("lead_s"),  # absent in cells written before they were recorded
+            data.get("held_out"),
+        )
         curve = result.curve
         texts = (result.task, result.method, result.variant, result.note)
+        optional = [*curve.goal_error, *curve.success, result.lead_s, *(result.held_out or {}).values()]
         if not (
             all(isinstance(t, str) for t in (*texts, *result.cell.task_overrides))
             and isinstance(result.seed, int)
             and result.status in ("ok", "diverged", "skipped")
             and len(curve.env_steps) == len(curve.rmse) == len(curve.wall_time_s)
+            and all(len(values) in (0, len(curve.env_steps)) for values in (curve.goal_error, curve.success))
             and (curve.rmse or result.status == "skipped")
             and all(isinstance(v, int) for v in curve.env_steps)
             and all(isinstance(v, int | float) for v in (*curve.rmse, *curve.wall_time_s))
+            and all(v is None or isinstance(v, int | float) for v in optional)
+            and (result.held_out is None or isinstance(result.held_out, dict))
         ):
             raise ValueError("a cell field of the wrong type")
         return result
@@ -137,57 +142,6 @@ def task_config(cell: Cell) -> RunConfig:
     return load_config(cell.task, list(cell.task_overrides))
 
 
-# What a rule without a controller of its own takes from the task's eligibility controller.
-GRADIENT_SETTINGS = {"learning_rate", "normalized", "regularization", "shared_weights", "ridge", "smoothness"}
-
-
-def method_config(
-    task: RunConfig,
-    method: str,
-    seed: int,
-    trials: int,
-    ilc: ILCConfig,
-    learning_rate: float | None = None,
-) -> RunConfig:
-    """The task's run config with this method as its only controller."""
-    by_rule = {c.rule: c for c in task.controllers if c.optimizer == "gradient"}  # the per-step rules
-    update: dict[str, Any] = {"name": f"{task.name}-{method}", "seed": seed, "trials": trials, "envs": 1}
-    if method == "feedback":
-        controller = ControllerConfig(name=method, rule="none")
-    elif method == "ilc":
-        controller = ControllerConfig(
-            name=method, rule="delayed", learning_rate=ilc.learning_rate, trace_delay=ilc.lead
-        )
-        update["basis"] = TimeTableConfig(kind="time_table", span=ilc.span)
-    elif method in ("gauss_newton", "noilc"):
-        # The task's own Gauss-Newton controller, else its eligibility trace (forward model) with the
-        # default settings; norm-optimal ILC is the same learner on a table with one entry per
-        # control step, its size penalised.
-        own = [c for c in task.controllers if c.optimizer == "gauss_newton" and c.rule == "eligibility"]
-        if own:
-            settings = own[0].model_dump(exclude={"name"})
-        elif "eligibility" in by_rule:
-            settings = {"forward_model": by_rule["eligibility"].forward_model.model_dump()}
-        else:
-            settings = {}
-        if method == "noilc":  # its own penalty; the rest (forward model, Jacobian) as gauss_newton's
-            settings["ridge"] = ilc.ridge
-            update["basis"] = TimeTableConfig(kind="time_table", span=ilc.span)
-        settings.update(name=method, rule="eligibility", optimizer="gauss_newton")
-        controller = validated(ControllerConfig, settings)
-    else:
-        if method in by_rule:
-            settings = by_rule[method].model_dump()
-        elif "eligibility" in by_rule:  # the task's learning settings, not its trace's forward model
-            settings = by_rule["eligibility"].model_dump(include=GRADIENT_SETTINGS)
-        else:
-            settings = {}
-        if learning_rate is not None:
-            settings["learning_rate"] = learning_rate
-        controller = validated(ControllerConfig, {**settings, "name": method, "rule": method})
-    return task.model_copy(update={**update, "controllers": [controller]})
-
-
 def run_cell(bench: BenchConfig, profile: str, cell: Cell) -> CellResult:
     """Run one cell in this process (one torch thread: cells run side by side). A task whose
     optional extra is missing (MyoSuite) is skipped, with the install line as its note."""
@@ -196,16 +150,18 @@ def run_cell(bench: BenchConfig, profile: str, cell: Cell) -> CellResult:
     torch.set_num_threads(1)
     result = CellResult(cell)
     try:
-        result.curve, result.status, result.note = _learn(bench, bench.profiles[profile], cell)
+        _learn(bench, bench.profiles[profile], result)
     except MissingExtra as exc:
         result.status, result.note = "skipped", str(exc)
     return result
 
 
-def _learn(bench: BenchConfig, settings: ProfileConfig, cell: Cell) -> tuple[Curve, str, str]:
+def _learn(bench: BenchConfig, settings: ProfileConfig, result: CellResult) -> None:
+    """Run the cell, filling ``result``'s curve, status, note, ILC lead and held-out evaluation."""
+    cell = result.cell
     task = task_config(cell)
     if cell.method in ALGORITHMS:
-        curve = train_rl(
+        run = train_rl(
             task.model_copy(update={"seed": cell.seed}),
             cell.method,
             steps=settings.ppo_steps if cell.method == "ppo" else settings.sac_steps,
@@ -214,16 +170,22 @@ def _learn(bench: BenchConfig, settings: ProfileConfig, cell: Cell) -> tuple[Cur
             eval_episodes=settings.eval_episodes,
             hyperparameters=getattr(bench, cell.method).hyperparameters,
         )
-        return curve, "ok", ""
+        result.curve, result.held_out = run.curve, run.held_out
+        return
     trials = settings.trials or task.trials
-    config = method_config(task, cell.method, cell.seed, trials, bench.ilc, bench.learning_rate)
+    ilc = task_ilc(bench.ilc, task) if cell.method == "ilc" else bench.ilc
+    config = method_config(task, cell.method, cell.seed, trials, ilc, bench.learning_rate)
     run = run_controller(config, 0, lambda message: None, make_run_agent(config, 0))
     curve, steps_per_trial = Curve(), run.env_steps // run.trials_done
-    for trial, (rmse, wall) in enumerate(zip(run.trial_rmse, np.cumsum(run.trial_wall_time_s), strict=True)):
-        curve.add(steps_per_trial * (trial + 1), rmse, wall)
+    walls = np.cumsum(run.trial_wall_time_s)
+    for trial, (rmse, wall, goal_error, success) in enumerate(
+        zip(run.trial_rmse, walls, run.trial_goal_error, run.trial_success, strict=True)
+    ):
+        curve.add(steps_per_trial * (trial + 1), rmse, wall, goal_error, success)
+    result.curve, result.held_out = curve, run.evaluation
+    result.lead_s = ilc.lead if cell.method == "ilc" else None
     if run.diverged_at_trial is not None:
-        return curve, "diverged", f"diverged at trial {run.diverged_at_trial}"
-    return curve, "ok", ""
+        result.status, result.note = "diverged", f"diverged at trial {run.diverged_at_trial}"
 
 
 def expand(bench: BenchConfig) -> list[tuple[BenchConfig, Cell]]:
@@ -236,12 +198,15 @@ def expand(bench: BenchConfig) -> list[tuple[BenchConfig, Cell]]:
         data = bench.model_dump(mode="json")
         data["grid"] = {}
         task_overrides = []
-        for key, value in point.items():
-            if key.startswith("task."):
-                task_overrides.append(f"{key.removeprefix('task.')}={yaml.safe_dump(value).strip()}")
-            else:
-                apply_override(data, f"{key}={yaml.safe_dump(value, default_flow_style=True).strip()}")
-        variant_bench = validate_bench(data)
+        try:
+            for key, value in point.items():
+                if key.startswith("task."):
+                    task_overrides.append(f"{key.removeprefix('task.')}={yaml.safe_dump(value).strip()}")
+                else:
+                    apply_override(data, f"{key}={yaml.safe_dump(value, default_flow_style=True).strip()}")
+            variant_bench = validate_bench(data)
+        except ConfigError as exc:  # a grid value the bench config refuses: say which grid point
+            raise ConfigError(f"grid: {variant}: {exc}") from None
         for task, method, seed in itertools.product(bench.tasks, bench.methods, range(bench.seeds)):
             cells.append((variant_bench, Cell(task, method, seed, variant, tuple(task_overrides))))
     return cells
@@ -258,11 +223,14 @@ def check(bench: BenchConfig, profile: str) -> None:
     for variant, cell in expand(bench)[:: max(len(bench.methods) * bench.seeds, 1)]:
         try:
             task = task_config(cell)
+            ilc = task_ilc(variant.ilc, task) if "ilc" in variant.methods else variant.ilc
+        except MissingExtra:  # the cells of this task are skipped, with the install line
+            continue
         except ConfigError as exc:
             raise ConfigError(f"tasks: {cell.task}: {exc}") from None
         for method in [m for m in variant.methods if m in TRIAL_METHODS]:
             try:
-                config = method_config(task, method, 0, task.trials, variant.ilc, variant.learning_rate)
+                config = method_config(task, method, 0, task.trials, ilc, variant.learning_rate)
                 # Builds the forward model and controller, as the cell will.
                 make_run_agent(config, 0).env.close()
             except MissingExtra:  # the cells of this task are skipped, with the install line
@@ -328,7 +296,8 @@ def progress_printer(
         save(result)
         done[0] += 1
         final = f"RMSE {result.final_rmse:.4g}" if result.curve.rmse else result.note
-        say(f"[{done[0]}/{total}] {result.task} {result.label} seed {result.seed}: {final} "
+        lead = f", lead {result.lead_s:g} s" if result.lead_s is not None else ""
+        say(f"[{done[0]}/{total}] {result.task} {result.label} seed {result.seed}: {final}{lead} "
             f"({time.perf_counter() - start:.0f} s)")  # fmt: skip
 
     return progress

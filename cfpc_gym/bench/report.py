@@ -1,5 +1,6 @@
 """The bench's report: per task and method over seeds, final error, steps and time to 50 % and
-90 % of the improvement, CFPC's steps against RL's; as markdown, CSV, JSON and a figure."""
+90 % of the improvement, CFPC's steps against RL's; where the env gives a goal, the goal error and
+success beside published references; as markdown, CSV, JSON and figures."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from ..config import ConfigError, dump_config, load_config
 from ..io import write_atomic
 from .cells import CellResult
 from .config import ALGORITHMS, BenchConfig, dump_bench
-from .plots import plot_learning_curves
+from .plots import plot_goal_errors, plot_learning_curves
+from .references import ReferencePoint, references_for
 from .store import BENCH_FILE
 
 
@@ -31,23 +33,52 @@ class Row:
     def ran(self) -> list[CellResult]:
         return [r for r in self.results if r.status != "skipped"]
 
-    def curves(self) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Per seed that ran: env steps and the smoothed RMSE."""
-        return [(np.asarray(r.curve.env_steps), smoothed(r, self.window)) for r in self.ran if r.curve.rmse]
+    def curves(self, measure: str = "rmse") -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per seed that ran and recorded ``measure`` (``rmse``, ``goal_error``, ``success``): env
+        steps and the smoothed measure."""
+        return [
+            (np.asarray(r.curve.env_steps), smoothed(r, self.window, measure))
+            for r in self.ran
+            if recorded(r, measure)
+        ]
 
     @property
     def final(self) -> np.ndarray:
         """Per seed: the last point of the smoothed curve."""
         return np.array([smoothed(r, self.window)[-1] for r in self.ran])
 
+    def final_of(self, measure: str) -> np.ndarray:
+        """Per seed that recorded ``measure``: the last point of its smoothed curve."""
+        return np.array([smoothed(r, self.window, measure)[-1] for r in self.ran if recorded(r, measure)])
 
-def smoothed(result: CellResult, window: int) -> np.ndarray:
-    """The curve's running mean over ``window`` trials (trailing; the first window - 1 points are
-    NaN); RL curves are left alone: each of their points already averages evaluation episodes."""
-    rmse = np.asarray(result.curve.rmse, dtype=float)
-    if window <= 1 or result.method in ALGORITHMS or rmse.size < window:
-        return rmse
-    means = np.convolve(rmse, np.ones(window) / window, mode="valid")
+    def held_out(self, measure: str) -> np.ndarray:
+        """Per seed: ``measure`` on held-out episodes after learning, learning frozen, where the task
+        config asks for ``evaluation``: the runner's held-out seeds, the same goals for every
+        method; else, for RL, its last evaluation (held-out episodes of its own)."""
+        values = []
+        for r in self.ran:
+            if r.held_out is not None and r.held_out.get(measure) is not None:
+                values.append(r.held_out[measure])
+            elif r.method in ALGORITHMS and recorded(r, measure):
+                values.append(getattr(r.curve, measure)[-1])
+        return np.array(values, dtype=float)
+
+
+def recorded(result: CellResult, measure: str) -> bool:
+    """Whether the cell's curve holds ``measure`` at every point (goal error and success: only on
+    envs with a goal, and cells written since they are recorded)."""
+    values = getattr(result.curve, measure)
+    return bool(values) and all(v is not None for v in values)
+
+
+def smoothed(result: CellResult, window: int, measure: str = "rmse") -> np.ndarray:
+    """The curve of ``measure`` as a running mean over ``window`` trials (trailing; the first
+    window - 1 points are NaN); RL curves are left alone: each of their points already averages
+    evaluation episodes."""
+    values = np.array([np.nan if v is None else v for v in getattr(result.curve, measure)], dtype=float)
+    if window <= 1 or result.method in ALGORITHMS or values.size < window:
+        return values
+    means = np.convolve(values, np.ones(window) / window, mode="valid")
     return np.concatenate([np.full(window - 1, np.nan), means])
 
 
@@ -102,8 +133,15 @@ def improvement_levels(rows: list[Row]) -> tuple[float, float, float] | None:
     return start, start - 0.5 * (start - best), start - 0.9 * (start - best)
 
 
-def markdown(results: list[CellResult], bench: BenchConfig, profile: str) -> str:
-    """results.md: a table per task, then CFPC's steps against RL's."""
+def markdown(
+    results: list[CellResult],
+    bench: BenchConfig,
+    profile: str,
+    references: dict[str, tuple[ReferencePoint, ...]] | None = None,
+) -> str:
+    """results.md: a table per task, CFPC's steps against RL's, the lead ILC ran with, and where the
+    env gives a goal, a table of goal error and success beside ``references`` (by task)."""
+    references = references or {}
     lines = [f"# {bench.name}", "", f"Profile `{profile}`. Final RMSE over seeds (mean ± sd); steps and "
              "learning wall time to reach 50 % and 90 % of the improvement from feedback-only to the best "
              "method (mean over the seeds that got there; (n/N) when not all did).", ""]  # fmt: skip
@@ -137,7 +175,86 @@ def markdown(results: list[CellResult], bench: BenchConfig, profile: str) -> str
                 + f" | {speed:,.0f} | {'; '.join(statuses)} |"
             )
         lines += ["", *claims(rows), ""]
+        lines += ilc_leads(rows, bench.ilc.lead)
+        lines += goal_table(rows, references.get(task, ()))
     return "\n".join(lines).rstrip() + "\n"
+
+
+def ilc_leads(rows: list[Row], configured: float) -> list[str]:
+    """The lead each ILC row ran with (``ilc.lead`` rounded to the task's control step)."""
+    leads = {
+        row.label: sorted({r.lead_s for r in row.ran if r.lead_s is not None})
+        for row in rows
+        if any(r.lead_s is not None for r in row.ran)
+    }
+    if not leads:
+        return []
+    ran = "; ".join(f"{label} {', '.join(f'{v:g}' for v in values)} s" for label, values in leads.items())
+    return [
+        f"ILC's lead as run, `ilc.lead` ({configured:g} s) in whole control steps of this task: {ran}.",
+        "",
+    ]
+
+
+def goal_table(rows: list[Row], references: tuple[ReferencePoint, ...] = ()) -> list[str]:
+    """Where the env gives a goal: per method, the goal error (episode-mean distance to the goal)
+    and success on held-out episodes and at the end of learning, and the published references.
+    "x feedback-only" compares held-out goal errors where every method has them (the same goals for
+    all), else the ends of learning."""
+    ran = [row for row in rows if row.final_of("goal_error").size]
+    if not ran:
+        return []
+    held_out = all(row.held_out("goal_error").size for row in ran)
+    measure = (
+        (lambda row: row.held_out("goal_error")) if held_out else (lambda row: row.final_of("goal_error"))
+    )
+    feedback = next((row for row in ran if row.label == "feedback"), None)
+    start = float(np.mean(measure(feedback))) if feedback else None
+    lines = [
+        "Goal error: the episode-mean distance to the goal after each step (MyoSuite's pose distance); "
+        "success: the share of episodes that succeed by the env's rule. Held out: after learning, "
+        "learning frozen, the task config's `evaluation` episodes, the same goals for every method (RL "
+        "without them: its last evaluation). End of learning: the last point of the curve (a running "
+        "mean of the trials, or the last RL evaluation). "
+        + ("x feedback-only: held-out goal errors." if held_out else "x feedback-only: ends of learning."),
+        "",
+        "| method | seeds | goal error, held out | success, held out | x feedback-only | "
+        "goal error, end of learning | success, end of learning | env steps | env steps/s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in ran:
+        ratio = f"{np.mean(measure(row)) / start:.3f}" if start else "-"
+        steps = int(np.mean([r.curve.env_steps[-1] for r in row.ran if r.curve.env_steps]))
+        speed = np.nanmean([r.steps_per_second for r in row.ran])
+        lines.append(
+            f"| {row.label} | {len(row.ran)} | {_mean_sd(row.held_out('goal_error'))} | "
+            f"{_percent(row.held_out('success'))} | {ratio} | {_mean_sd(row.final_of('goal_error'))} | "
+            f"{_percent(row.final_of('success'))} | {steps:,} | {speed:,.0f} |"
+        )
+    if references:
+        lines += [
+            "",
+            f"{references[0].label} (published; `cfpc_gym/bench/references.py`): "
+            + reference_text(references)
+            + ".",
+        ]
+    return [*lines, ""]
+
+
+def reference_text(points: tuple[ReferencePoint, ...]) -> str:
+    """Reference points in words: ``goal error 0.12 after 105,600 env steps; ...``."""
+    said = []
+    for point in points:
+        measured = [
+            f"goal error {point.goal_error:.4g}" if point.goal_error is not None else "",
+            f"success {100 * point.success:.0f} %" if point.success is not None else "",
+        ]
+        said.append(f"{' and '.join(m for m in measured if m)} after {point.env_steps:,} env steps")
+    return "; ".join(said)
+
+
+def _percent(values: np.ndarray) -> str:
+    return f"{100 * np.mean(values):.0f} %" if values.size else "-"
 
 
 def claims(rows: list[Row]) -> list[str]:
@@ -177,12 +294,18 @@ def claims(rows: list[Row]) -> list[str]:
 
 
 def csv(results: list[CellResult]) -> str:
-    """results.csv: one row per cell and curve point."""
-    lines = ["task,method,variant,seed,status,env_steps,rmse,wall_time_s"]
+    """results.csv: one row per cell and curve point (goal error and success empty where not recorded)."""
+    lines = ["task,method,variant,seed,status,env_steps,rmse,wall_time_s,goal_error,success"]
     for r in results:
-        for steps, rmse, wall in zip(r.curve.env_steps, r.curve.rmse, r.curve.wall_time_s, strict=True):
+        points = len(r.curve.env_steps)
+        goal_errors = r.curve.goal_error or [None] * points
+        successes = r.curve.success or [None] * points
+        for steps, rmse, wall, goal, success in zip(
+            r.curve.env_steps, r.curve.rmse, r.curve.wall_time_s, goal_errors, successes, strict=True
+        ):
+            extra = ",".join("" if v is None else f"{v:.9g}" for v in (goal, success))
             lines.append(
-                f'{r.task},{r.method},"{r.variant}",{r.seed},{r.status},{steps},{rmse:.9g},{wall:.4f}'
+                f'{r.task},{r.method},"{r.variant}",{r.seed},{r.status},{steps},{rmse:.9g},{wall:.4f},{extra}'
             )
     return "\n".join(lines) + "\n"
 
@@ -192,16 +315,31 @@ def as_json(results: list[CellResult]) -> list[dict]:
     return [r.to_dict() for r in results]
 
 
+def task_references(bench: BenchConfig) -> dict[str, tuple[ReferencePoint, ...]]:
+    """Published reference points by task (``references.py``); tasks without any are left out."""
+    found = {}
+    for task in bench.tasks:
+        with contextlib.suppress(ConfigError):
+            if points := references_for(load_config(task)):
+                found[task] = points
+    return found
+
+
 def write_outputs(bench: BenchConfig, profile: str, results: list[CellResult], out: Path) -> list[Path]:
-    """Write bench.yaml, results.md/.csv/.json, error_vs_steps.png and the task configs into ``out``."""
+    """Write bench.yaml, results.md/.csv/.json, error_vs_steps.png, goal_error_vs_steps.png (where a
+    task's env gives a goal) and the task configs into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
+    references = task_references(bench)
+    rows = rows_by_task(results, bench.window)
     files = {
         BENCH_FILE: dump_bench(bench),
-        "results.md": markdown(results, bench, profile),
+        "results.md": markdown(results, bench, profile, references),
         "results.csv": csv(results),
         "results.json": json.dumps({"profile": profile, "cells": as_json(results)}, indent=1) + "\n",
-        "error_vs_steps.png": plot_learning_curves(rows_by_task(results, bench.window)),
+        "error_vs_steps.png": plot_learning_curves(rows),
     }
+    if any(row.curves("goal_error") for task_rows in rows.values() for row in task_rows):
+        files["goal_error_vs_steps.png"] = plot_goal_errors(rows, references)
     for task in bench.tasks:  # the run configs as they were: bundled ones change between versions
         with contextlib.suppress(ConfigError):
             files[f"tasks/{Path(task).stem}.yaml"] = dump_config(load_config(task))
