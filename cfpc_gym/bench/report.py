@@ -211,7 +211,8 @@ def goal_table(rows: list[Row], references: tuple[ReferencePoint, ...] = ()) -> 
     feedback = next((row for row in ran if row.label == "feedback"), None)
     start = float(np.mean(measure(feedback))) if feedback else None
     lines = [
-        "Goal error: the episode-mean distance to the goal after each step (MyoSuite's pose distance); "
+        "Goal error: the episode-mean distance between output and goal after each step (on MyoSuite, its "
+        "pose distance); "
         "success: the share of episodes that succeed by the env's rule. Held out: after learning, "
         "learning frozen, the task config's `evaluation` episodes, the same goals for every method (RL "
         "without them: its last evaluation). End of learning: the last point of the curve (a running "

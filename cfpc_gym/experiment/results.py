@@ -47,8 +47,8 @@ class ControllerResult:
             with); with ``safeguard_window`` W > 1, the last trial of each window undone (its
             mean error exceeded that factor times the best window's: back to the state the best
             window started with).
-        best_trial: The trial with the lowest RMSE so far (the safeguard goes back to the state it
-            ran with).
+        best_trial: The trial with the lowest RMSE so far (with ``safeguard_window`` 1, the
+            safeguard goes back to the state it ran with).
         relinearized_trial: ``schedule: movement``: the trial the forward model was last
             re-linearised along (0: still the feedback-only trial's model).
         relinearized_along: That trial's joint commands of env 0 (steps, D), or None.
