@@ -44,8 +44,8 @@ class Row:
 
     @property
     def final(self) -> np.ndarray:
-        """Per seed: the last point of the smoothed curve."""
-        return np.array([smoothed(r, self.window)[-1] for r in self.ran])
+        """Per seed: the last point of the smoothed RMSE curve."""
+        return self.final_of("rmse")
 
     def final_of(self, measure: str) -> np.ndarray:
         """Per seed that recorded ``measure``: the last point of its smoothed curve."""
