@@ -84,7 +84,8 @@ def holding_at_goal(env: gym.Env, seed: int) -> np.ndarray:
 
 def search(env: gym.Env, seed: int, cap: int, method: str) -> dict:
     f = Objective(env, seed, cap)
-    starts = {"holding at goal": holding_at_goal(env, seed), "zero": np.zeros(39), "0.05": np.full(39, 0.05)}
+    n = env.action_space.shape[0]
+    starts = {"holding at goal": holding_at_goal(env, seed), "zero": np.zeros(n), "0.05": np.full(n, 0.05)}
     values = {name: f(e) for name, e in starts.items()}
     start_name = min(values, key=values.get)
     x0 = starts[start_name]
@@ -120,6 +121,7 @@ def search(env: gym.Env, seed: int, cap: int, method: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--task", default="myoHandPoseRandom-v0", help="a MyoSuite pose task id")
     parser.add_argument("--goals", type=int, default=10)
     parser.add_argument("--first", type=int, default=0, help="first k (seed 1_000_003 + k)")
     parser.add_argument("--evaluations", type=int, default=1400, help="episodes per goal, at most")
@@ -127,7 +129,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
 
-    env = gym.make("cfpc_gym/MyoPose-v0", task="myoHandPoseRandom-v0")
+    env = gym.make("cfpc_gym/MyoPose-v0", task=args.task)
     threshold = env.unwrapped.pose_thd
     rows = []
     print(

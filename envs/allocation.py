@@ -1,15 +1,15 @@
 """Muscle allocation: a joint-space command (desired joint torques, N*m) to muscle excitations in [0, 1]
 (and, for motor-driven models, to controls within their ctrlrange: ``bounded_allocation``).
 
-Both maps take ``torque_per_excitation`` (joints x muscles): the joint torque each muscle makes at
+All three maps take ``torque_per_excitation`` (joints x muscles): the joint torque each muscle makes at
 full, steady activation at the current posture (moment arm x peak force x force-length factor; see
 ``MusclePhysics.torque_per_excitation``). A command is thus divided by the muscle's capacity, and
 the excitation that results produces the command once activation has caught up (up to the
 force-velocity factor and passive forces, which feedback has to absorb). Stateless: a controller
 can call them every step with the env's current posture.
 
-``cocontraction`` is a floor excitation on every muscle; the agonists are raised to cancel the
-floor's own net torque, so co-contraction adds stiffness without adding torque.
+``cocontraction`` is a floor excitation on every muscle; least squares raises the agonists to
+cancel the floor's own net torque, so co-contraction adds stiffness without adding torque.
 
 The two bounded least-squares maps solve their box problem with ``solve_box_least_squares``
 (``box_least_squares.py``: exact, an active-set method, several times faster than scipy's bvls on
@@ -20,6 +20,15 @@ so small that where motors are redundant their split is set by round-off (to ~1e
 too), and a warm start would make that split depend on the calls before. Where the ridge is 0,
 an input is not finite or the solver does not converge, scipy's ``lsq_linear(method="bvls")``
 solves it.
+
+``transpose_allocation`` maps by the transposed matrix instead (Jacobian-transpose control): each
+muscle is excited in proportion to how much its pull serves the command. Least squares inverts the
+matrix, so a command along its weak direction (two joints moved by the same muscles with nearly
+proportional arms, as the finger's MCP and PIP: singular values 224 and 8.9 N*m at rest) asks for
+large opposing excitations, which activation and force-velocity dynamics turn into a large wrong
+movement (the finger thrown into MCP hyperextension within 0.12 s, measured). The transpose never
+amplifies a weak direction: a command ``c`` along a left singular vector of value ``sigma`` gets
+excitations of norm at most ``sigma |c| / s^2`` (``s = max |A|``).
 """
 
 from __future__ import annotations
@@ -84,6 +93,37 @@ def least_squares_allocation(
     low, high, rest = np.zeros(muscles), np.full(muscles, 1.0 - cocontraction), np.zeros(muscles)
     extra = _box_least_squares(a, target, lam, low, high, rest, warm=True)
     return np.clip(floor + extra, 0.0, 1.0)
+
+
+def transpose_allocation(
+    command: np.ndarray, torque_per_excitation: np.ndarray, cocontraction: float = 0.0
+) -> np.ndarray:
+    """Several joints: excitations ``floor + A^T command / s^2``, clipped to ``[floor, 1]``.
+
+    ``A = torque_per_excitation`` (joints x muscles) and ``s = max |A|``: one joint and one muscle
+    give ``command / A``, as least squares does; with more, a muscle's share is its moment arm on the
+    commanded direction, and the torque made never opposes the command (``c . A (e - floor) >= 0``).
+    It does not make the command exactly (feedback closes the gap) nor cancel the floor's net torque.
+
+    Args:
+        command: Desired joint torques (N*m), (joints,).
+        torque_per_excitation: (joints, muscles) joint torque per unit excitation.
+        cocontraction: Excitation floor on every muscle, in [0, 1).
+
+    Returns:
+        Excitations (muscles,) in [cocontraction, 1].
+
+    Example:
+        >>> transpose_allocation(np.array([1.0, 0.0]), np.array([[2.0, -2.0], [2.0, 2.0]]))
+        array([0.5, 0. ])
+    """
+    check_cocontraction(cocontraction)
+    a = np.asarray(torque_per_excitation, dtype=np.float64)
+    scale = float(np.max(np.abs(a))) if a.size else 0.0
+    if scale == 0.0:  # no muscle acts on these joints: nothing to excite
+        return np.full(a.shape[1], float(cocontraction))
+    excitation = cocontraction + a.T @ np.asarray(command, dtype=np.float64).reshape(a.shape[0]) / scale**2
+    return np.clip(excitation, cocontraction, 1.0)
 
 
 def bounded_allocation(

@@ -27,11 +27,12 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 
-from .allocation import least_squares_allocation
+from .allocation import least_squares_allocation, transpose_allocation
 from .myosuite_adapter import MyoSuiteAdapter, import_myosuite
 from .tracking import TRACKING_KEY
 
 MYOSUITE_POSE_ID = "myoElbowPose1D6MRandom-v0"
+ALLOCATIONS = {"least_squares": least_squares_allocation, "transpose": transpose_allocation}
 
 
 class MyoPoseTracking(MyoSuiteAdapter):
@@ -45,6 +46,10 @@ class MyoPoseTracking(MyoSuiteAdapter):
             in the hand a floor of 0.05 makes a net torque (~1 N*m at the wrist) ten times the
             holding torques, which its coupled muscles do not cancel: holding then drifted more
             than doing nothing (measured).
+        allocation: How ``allocate`` maps joint torques to excitations: ``"least_squares"`` (bounded
+            least squares over the moment arms) or ``"transpose"`` (by the transposed moment arms:
+            on the finger, whose MCP and PIP share their muscles, least squares answers 0 to a
+            command that flexes one and extends the other; see ``allocation.py``).
         name: The MyoSuite id, for error messages.
     """
 
@@ -53,8 +58,12 @@ class MyoPoseTracking(MyoSuiteAdapter):
         env: gym.Env,
         sensory_delay: float = 0.0,
         cocontraction: float = 0.0,
+        allocation: str = "least_squares",
         name: str = MYOSUITE_POSE_ID,
     ):
+        if allocation not in ALLOCATIONS:
+            raise ValueError(f"allocation must be one of {sorted(ALLOCATIONS)}, got {allocation!r}")
+        self._allocation = ALLOCATIONS[allocation]
         model = env.unwrapped.model
         if model.nu == 0 or not np.all(model.actuator_dyntype == mujoco.mjtDyn.mjDYN_MUSCLE):
             raise ValueError(f"{name}: every actuator must be a muscle (no motor or exo variants)")
@@ -108,7 +117,7 @@ class MyoPoseTracking(MyoSuiteAdapter):
         return self.physics.holding_torques()[: self._dofs]
 
     def allocate(self, command: np.ndarray) -> np.ndarray:
-        """Desired joint torques to excitations, by bounded least squares over the moment-arm matrix.
+        """Desired joint torques to excitations, over the moment-arm matrix (the ``allocation`` chosen).
 
         Stateless: uses the current posture (moment arms x isometric forces). Joints beyond the D
         tracked ones (none in MyoSuite's elbow, finger and hand) are left out of the fit.
@@ -123,7 +132,7 @@ class MyoPoseTracking(MyoSuiteAdapter):
         if command.shape != (self._dofs,):
             raise ValueError(f"command must hold {self._dofs} joint torques, got shape {command.shape}")
         capacity = self.physics.torque_per_excitation()[: self._dofs]
-        return least_squares_allocation(command, capacity, self.cocontraction)
+        return self._allocation(command, capacity, self.cocontraction)
 
     # --- Gymnasium -------------------------------------------------------------------------------
 
@@ -191,6 +200,7 @@ def make_myo_pose(
     task: str = MYOSUITE_POSE_ID,
     sensory_delay: float = 0.0,
     cocontraction: float = 0.0,
+    allocation: str = "least_squares",
     **myosuite_kwargs: Any,
 ) -> MyoPoseTracking:
     """Entry point of ``cfpc_gym/MyoPose-v0``: any MyoSuite pose task, its target tracked from reset.
@@ -201,6 +211,8 @@ def make_myo_pose(
             muscles (the ``motor*`` and ``*Exo*`` variants are refused).
         sensory_delay: Seconds, a whole number of MyoSuite's steps (``dt``, 0.02 s for those above).
         cocontraction: Excitation floor that ``allocate`` keeps, in [0, 1).
+        allocation: ``"least_squares"`` or ``"transpose"``: how ``allocate`` maps joint torques to
+            excitations (``MyoPoseTracking``).
         **myosuite_kwargs: For MyoSuite's env (e.g. ``frame_skip``, ``max_episode_steps``);
             ``normalize_act`` can only be False.
 
@@ -209,7 +221,8 @@ def make_myo_pose(
 
     Raises:
         ImportError: MyoSuite is not installed (the message says how to install it).
-        ValueError: ``task`` is not a MyoSuite pose env, or its model is not muscles on hinges.
+        ValueError: ``task`` is not a MyoSuite pose env, its model is not muscles on hinges, or
+            ``allocation`` is not one of the two.
 
     Example:
         >>> import cfpc_gym, gymnasium  # doctest: +SKIP
@@ -227,7 +240,9 @@ def make_myo_pose(
         raise ValueError("normalize_act must be False: this env's actions are excitations in [0, 1]")
     env = gym.make(task, normalize_act=False, **myosuite_kwargs)
     try:
-        return MyoPoseTracking(env, sensory_delay=sensory_delay, cocontraction=cocontraction, name=task)
+        return MyoPoseTracking(
+            env, sensory_delay=sensory_delay, cocontraction=cocontraction, allocation=allocation, name=task
+        )
     except Exception:
         env.close()
         raise

@@ -8,7 +8,12 @@ import pytest
 from scipy.optimize import lsq_linear
 
 from cfpc_gym.envs import allocation
-from cfpc_gym.envs.allocation import bounded_allocation, bvls_box_least_squares, least_squares_allocation
+from cfpc_gym.envs.allocation import (
+    bounded_allocation,
+    bvls_box_least_squares,
+    least_squares_allocation,
+    transpose_allocation,
+)
 from cfpc_gym.envs.box_least_squares import solve_box_least_squares
 
 SHAPES = {"hand": (23, 39), "arm": (2, 6), "elbow": (1, 6), "finger": (4, 5)}
@@ -151,3 +156,49 @@ def test_bad_input_is_refused_as_before():
         bounded_allocation(np.zeros(2), a, np.ones(3), np.ones(3))  # low == high: lsq_linear refuses
     with pytest.raises(ValueError):
         least_squares_allocation(np.zeros(3), a)
+
+
+# The finger's moment arms x forces at rest (myoFingerPoseRandom-v0; joints IFadb, IFmcp, IFpip,
+# IFdip; muscles extn, adabR, adabL, mflx, dflx), N*m per unit excitation, rounded: MCP and PIP are
+# moved by the same muscles with nearly proportional arms (singular values 224, 206, 50, 8.9).
+FINGER = np.array(
+    [
+        [0.0, -145.4, 145.4, 0.0, 0.0],
+        [-81.2, 0.0, 0.0, 109.3, 87.5],
+        [-62.6, 0.0, 0.0, 103.1, 82.5],
+        [-28.2, 0.0, 0.0, 0.0, 65.6],
+    ]
+)
+
+
+@pytest.mark.parametrize("arm", (-4.0, 0.5, 30.0))
+def test_transpose_is_least_squares_for_one_joint_and_one_muscle(arm):
+    command = np.array([0.3 * arm])  # within reach: excitation 0.3
+    expected = least_squares_allocation(command, np.array([[arm]]), regularization=0.0)
+    assert transpose_allocation(command, np.array([[arm]])) == pytest.approx([0.3], rel=1e-12)
+    assert expected == pytest.approx([0.3], rel=1e-9)
+
+
+@pytest.mark.parametrize("name", sorted(SHAPES))
+def test_the_transposes_torque_never_opposes_the_command(name):
+    for a, command, floor in problems(SHAPES[name], 40, seed=3):
+        excitation = transpose_allocation(command, a, floor)
+        assert np.all((excitation >= floor) & (excitation <= 1.0))
+        assert command @ a @ (excitation - floor) >= 0.0
+
+
+def test_the_transpose_does_not_amplify_the_weak_direction_least_squares_inverts():
+    u, sigma, _ = np.linalg.svd(FINGER)
+    weak = -np.sign(u[1, -1]) * u[:, -1]  # the weak direction: extend MCP, flex PIP (its other sign
+    command = 20.0 * weak  # is outside the muscles' cone: both maps answer 0 there)
+    transpose = transpose_allocation(command, FINGER)
+    least_squares = least_squares_allocation(command, FINGER)
+    bound = sigma[-1] * np.linalg.norm(command) / np.abs(FINGER).max() ** 2
+    assert np.linalg.norm(transpose) <= bound + 1e-12
+    assert np.linalg.norm(least_squares) > 20 * np.linalg.norm(transpose)
+
+
+def test_the_transpose_of_no_muscle_is_the_floor_and_a_bad_floor_is_refused():
+    assert np.array_equal(transpose_allocation(np.ones(2), np.zeros((2, 3)), 0.1), np.full(3, 0.1))
+    with pytest.raises(ValueError, match="cocontraction must be in"):
+        transpose_allocation(np.ones(1), np.ones((1, 2)), 1.0)

@@ -237,3 +237,8 @@ def test_the_linearisation_at_rest_sees_the_muscles():
     plant = body_models.plant_at_rest(env, seed=0)
     assert abs(float(np.asarray(plant.dcgain()).squeeze())) > 0.05  # rad per N m; measured 0.115
     env.close()
+
+
+def test_an_allocation_that_is_not_one_of_the_two_is_refused_naming_it(made):
+    with pytest.raises(ValueError, match=r"^allocation must be one of \['least_squares', 'transpose'\], got 'pinv'$"):
+        make_myo_pose(FINGER, allocation="pinv")
