@@ -1,24 +1,28 @@
-"""How many of MyoSuite's hand goals can the muscles hold at all: the best constant excitation, per goal.
+"""How many of a MyoSuite pose task's goals the muscles can hold at all: the best constant excitation, per goal.
 
-    python benchmarks/hand_reachability.py [--goals 10] [--evaluations 1400]
-        [--method powell|lbfgsb] [--json runs/hand_reachability.json]
+    python benchmarks/pose_reachability.py [--task myoHandPoseRandom-v0] [--goals 10]
+        [--evaluations 1400] [--method powell|lbfgsb] [--json runs/pose_reachability.json]
 
-For each held-out goal of ``myoHandPoseRandom-v0`` (reset seeds 1_000_003 + k, the runner's first
-evaluation seeds for a run of seed 0: ``HELD_OUT`` in ``cfpc_gym/experiment/runner.py``), searches
-the constant excitation vector e in [0, 1]^39 that, applied for a whole 2 s episode (100 steps) from
-that episode's start, minimises the mean pose distance over its last 0.5 s (25 steps). Every
-evaluation resets the env with the same seed, so the objective is deterministic.
+For each held-out goal of the task (default the hand, ``myoHandPoseRandom-v0``; reset seeds
+1_000_003 + k, the runner's first evaluation seeds for a run of seed 0: ``HELD_OUT`` in
+``cfpc_gym/experiment/runner.py``), searches the constant excitation vector e in [0, 1]^muscles
+that, applied for a whole 2 s episode (100 steps) from that episode's start, minimises the mean
+pose distance over its last 0.5 s (25 steps). Every evaluation resets the env with the same seed,
+so the objective is deterministic.
 
 Start: the best of (a) the least-squares allocation of the holding torque at the goal posture (the
 model's joints set to the goal, at rest: the env's ``holding_command`` / ``allocate``), (b) no
 excitation, (c) 0.05 on every muscle. Then Powell on a logistic parameterisation
 e = 1 / (1 + exp(-z)) (the default), or bounded L-BFGS-B on e (finite-difference gradient), capped
-at ``--evaluations`` episodes (~0.045 s each: 1400 take ~1 min per goal). On seed 1_000_003, 800
-episodes: Powell 1.51 rad, L-BFGS-B 2.68 (its finite differences see a nearly flat objective).
+at ``--evaluations`` episodes (hand: ~0.045 s each, 1400 take ~1 min per goal; finger: ~0.01 s).
+On the hand's seed 1_000_003, 800 episodes: Powell 1.51 rad, L-BFGS-B 2.68 (its finite
+differences see a nearly flat objective).
 
 A goal is *holdable* when the best mean distance over the last 0.5 s is below MyoSuite's
-``pose_thd`` (0.7 rad). The optimiser finds a local optimum: its distance is an upper bound on the
-lowest distance a constant excitation reaches, so the share holdable is a lower bound.
+``pose_thd`` (hand 0.7 rad, finger 0.35). The optimiser finds a local optimum: its distance is an
+upper bound on the lowest distance a constant excitation reaches, so the share holdable is a lower
+bound. MyoSuite's success needs only more than 5 solved steps: an episode can succeed by passing
+through a goal it cannot hold.
 """
 
 from __future__ import annotations
