@@ -19,7 +19,7 @@ from cfpc_gym.body import env_attribute
 from cfpc_gym.build import make_agent, make_env, make_run_agent
 from cfpc_gym.cli import main
 from cfpc_gym.config import dump_config, load_config
-from cfpc_gym.experiment.runner import HELD_OUT
+from cfpc_gym.experiment.runner import held_out_seeds
 from cfpc_gym.rollout import run_trial
 
 needs_sb3 = pytest.mark.skipif(importlib.util.find_spec("stable_baselines3") is None, reason="needs SB3")
@@ -123,7 +123,7 @@ def test_every_method_records_goal_error_and_success_where_the_env_has_a_goal(tm
     # gives the runner's evaluation.
     config = method_config(load_config(task), "feedback", 0, 1, ILCConfig())
     env = make_env(config)
-    again = evaluate_policy(env, make_agent(config, 0, env), [HELD_OUT + k for k in range(2)])
+    again = evaluate_policy(env, make_agent(config, 0, env), held_out_seeds(config.seed, 2))
     assert again.goal_error == pytest.approx(held_out["goal_error"], rel=1e-9)
     assert again.success == held_out["success"]
 

@@ -8,7 +8,7 @@ import numpy as np
 from cfpc_gym.build import make_run_agent
 from cfpc_gym.cli import main
 from cfpc_gym.config import load_config
-from cfpc_gym.experiment.runner import evaluate
+from cfpc_gym.experiment.runner import evaluate, held_out_seeds
 from cfpc_gym.rollout import TrialRecord, run_trial
 
 
@@ -60,7 +60,7 @@ def test_the_evaluation_is_frozen_repeatable_and_on_goals_no_trial_drew():
     first, second = evaluate(config, agent), evaluate(config, agent)
     assert first == second and first["episodes"] == 4
     assert np.array_equal(agent.controller.state_dict()["feedforward.weights"].numpy(), weights.numpy())
-    held_out = run_trial(agent, learn=False, seeds=[config.seed + 1_000_003, config.seed + 1_000_004]).goal
+    held_out = run_trial(agent, learn=False, seeds=held_out_seeds(config.seed, 2)).goal
     assert not np.isin(held_out, np.concatenate(training)).any()
     assert 0 <= first["success"] <= 1 and first["goal_error"] > 0
 
@@ -87,3 +87,17 @@ def test_metrics_report_success_goal_error_and_evaluation(tmp_path):
     run = json.loads((out / "metrics.json").read_text())["runs"][1]
     assert run["trial_success"] == [None, None] and run["evaluation"]["goal_error"] is None
     assert run["evaluation"]["rmse"] > 0 and run["evaluation"]["episodes"] == 2
+
+
+def test_runs_of_different_seeds_evaluate_on_disjoint_goals():
+    assert held_out_seeds(0, 2) == [1_000_003, 1_000_004]
+    assert set(held_out_seeds(0, 100_000)).isdisjoint(held_out_seeds(1, 100_000))
+    goals = {}
+    for seed in (0, 1):
+        config = load_config("elbow_goals", ["trials=1", "evaluation=3", f"seed={seed}"])
+        agent = make_run_agent(config, 0)
+        records = [run_trial(agent, learn=False, seeds=[s]) for s in held_out_seeds(seed, 3)]
+        goals[seed] = np.concatenate([r.goal for r in records])
+        # evaluate() runs exactly these episodes
+        assert evaluate(config, agent)["goal_error"] == np.mean([r.goal_error() for r in records])
+    assert not np.isin(goals[1], goals[0]).any()

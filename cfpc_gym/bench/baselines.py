@@ -20,7 +20,7 @@ from ..body import env_attribute
 from ..build import make_env
 from ..config import ConfigError, RunConfig
 from ..envs import TRACKING_KEY
-from ..experiment.runner import HELD_OUT
+from ..experiment.runner import held_out_seeds
 from ..rollout import episode_success
 
 INSTALL_HINT = "pip install 'cfpc-gym[sb3]'"
@@ -163,7 +163,7 @@ def train_rl(
         curve.add(model.num_timesteps, measured.rmse, learning_time, measured.goal_error, measured.success)
     held_out = None
     if config.evaluation:  # the very goals the trial-based methods are evaluated on (runner.evaluate)
-        seeds = [config.seed + HELD_OUT + k for k in range(config.evaluation)]
+        seeds = held_out_seeds(config.seed, config.evaluation)
         measured = evaluate_policy(evaluation_env, model, seeds)
         held_out = {
             "episodes": len(seeds),

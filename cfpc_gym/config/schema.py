@@ -283,7 +283,8 @@ class RunConfig(Section):
     """The controllers, run one after another on the same task and seed."""
     evaluation: int = Field(0, ge=0, le=100_000)
     """Episodes run after the learning trials with learning frozen, from held-out seeds (goals no
-    trial drew): metrics.json evaluation {episodes, success, goal_error, rmse}; 0: none."""
+    trial drew; 1_000_003 + 100_000 x seed + k, so runs of different seeds evaluate on different
+    goals): metrics.json evaluation {episodes, success, goal_error, rmse}; 0: none."""
     tensorboard: bool = False
     """Also write per-trial scalars (RMSE, max error, lag) as TensorBoard events in the run directory."""
     divergence_factor: float = Field(10.0, gt=1)

@@ -118,7 +118,18 @@ def run_controller(
     return result
 
 
-HELD_OUT = 1_000_003  # evaluation seeds start here past the run's seed: goals no learning trial drew
+HELD_OUT = 1_000_003  # evaluation seeds start here: goals no learning trial drew
+HELD_OUT_STRIDE = 100_000  # per run seed: at least the most evaluation episodes a config allows
+
+
+def held_out_seeds(seed: int, count: int) -> list[int]:
+    """The reset seeds of a run's ``count`` held-out episodes: ``HELD_OUT + seed * HELD_OUT_STRIDE + k``.
+
+    Runs of different seeds evaluate on disjoint goals (a three-seed check is three goal sets), and
+    a run of seed 0 on ``HELD_OUT + k``.
+    """
+    first = HELD_OUT + seed * HELD_OUT_STRIDE
+    return list(range(first, first + count))
 
 
 def evaluate(config: RunConfig, agent: CFPCAgent) -> dict[str, float | int | None]:
@@ -129,9 +140,10 @@ def evaluate(config: RunConfig, agent: CFPCAgent) -> dict[str, float | int | Non
         ``goal_error`` (episode-mean distance to the goal, None without a goal) and ``rmse``.
     """
     records, episodes = [], 0
+    batches = -(-config.evaluation // config.envs)
+    seeds = held_out_seeds(config.seed, batches * config.envs)
     while episodes < config.evaluation:
-        seeds = [config.seed + HELD_OUT + episodes + i for i in range(config.envs)]
-        records.append(run_trial(agent, learn=False, seeds=seeds))
+        records.append(run_trial(agent, learn=False, seeds=seeds[episodes : episodes + config.envs]))
         episodes += config.envs
     kept = config.evaluation  # the last batch may run past it: only the first ``evaluation`` count
 
