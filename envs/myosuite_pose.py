@@ -48,8 +48,9 @@ class MyoPoseTracking(MyoSuiteAdapter):
             than doing nothing (measured).
         allocation: How ``allocate`` maps joint torques to excitations: ``"least_squares"`` (bounded
             least squares over the moment arms) or ``"transpose"`` (by the transposed moment arms:
-            on the finger, whose MCP and PIP share their muscles, least squares answers 0 to a
-            command that flexes one and extends the other; see ``allocation.py``).
+            on the finger, whose MCP and PIP share their muscles with nearly proportional arms,
+            least squares inverts them and answers a command that moves the two apart with large
+            opposing excitations; see ``allocation.py``).
         name: The MyoSuite id, for error messages.
     """
 
