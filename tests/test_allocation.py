@@ -1,5 +1,7 @@
 """The bounded allocations' solver (envs/box_least_squares.py): the same answer as scipy's bvls (the
-previous implementation), whatever the warm start, and the optimality conditions hold directly."""
+previous implementation), whatever the warm start, and the optimality conditions hold directly; and
+the transposed allocation: least squares for one joint and muscle, never against the command, and
+no amplification of the weak direction least squares inverts."""
 
 from __future__ import annotations
 
