@@ -1,7 +1,7 @@
 """How many of a MyoSuite pose task's goals the muscles can hold at all: the best constant excitation, per goal.
 
     python benchmarks/pose_reachability.py [--task myoHandPoseRandom-v0] [--goals 10]
-        [--evaluations 1400] [--method powell|lbfgsb] [--json runs/pose_reachability.json]
+        [--evaluations 1400] [--method powell|lbfgsb] [--static] [--json runs/pose_reachability.json]
 
 For each held-out goal of the task (default the hand, ``myoHandPoseRandom-v0``; reset seeds
 1_000_003 + k, the runner's first evaluation seeds for a run of seed 0: ``HELD_OUT`` in
@@ -17,6 +17,11 @@ e = 1 / (1 + exp(-z)) (the default), or bounded L-BFGS-B on e (finite-difference
 at ``--evaluations`` episodes (hand: ~0.045 s each, 1400 take ~1 min per goal; finger: ~0.01 s).
 On the hand's seed 1_000_003, 800 episodes: Powell 1.51 rad, L-BFGS-B 2.68 (its finite
 differences see a nearly flat objective).
+
+``--static`` measures instead whether each goal posture can be balanced at all: the joints set to
+the goal, at rest, the bounded least-squares excitations (ridge 1e-6) of the torque that holds it
+against gravity and passive forces (contacts left out), and what is left unbalanced, per joint, in
+N m and against the strongest muscle's torque at that joint. Seconds for all goals.
 
 A goal is *holdable* when the best mean distance over the last 0.5 s is below MyoSuite's
 ``pose_thd`` (hand 0.7 rad, finger 0.35). The optimiser finds a local optimum: its distance is an
@@ -38,6 +43,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 import cfpc_gym  # noqa: F401  (registers cfpc_gym/MyoPose-v0)
+from cfpc_gym.envs.allocation import least_squares_allocation
 
 HELD_OUT = 1_000_003  # cfpc_gym.experiment.runner.HELD_OUT, for a run of seed 0
 STEPS = 100  # MyoSuite's horizon: 2 s of 0.02 s
@@ -86,6 +92,33 @@ def holding_at_goal(env: gym.Env, seed: int) -> np.ndarray:
     return np.asarray(excitation, dtype=np.float64)
 
 
+def static_balance(env: gym.Env, seed: int) -> dict:
+    """At the goal posture, at rest: the holding torque, and what the best excitations in [0, 1]
+    leave of it unbalanced (the joint where most is left, in N m and per the strongest muscle's
+    torque there)."""
+    _, info = env.reset(seed=seed)
+    physics = env.get_wrapper_attr("physics")
+    model, data = physics.model, physics.data
+    goal = info["goal"]
+    data.qpos[model.jnt_qposadr[: goal.size]] = goal
+    data.qvel[:] = 0.0
+    data.act[:] = 0.0
+    mujoco.mj_forward(model, data)
+    holding = physics.holding_torques()[: goal.size]
+    capacity = physics.torque_per_excitation()[: goal.size]
+    excitation = least_squares_allocation(holding, capacity, 0.0, regularization=1e-6)
+    left = np.abs(capacity @ excitation - holding)
+    strongest = np.abs(capacity).max(axis=1)
+    env.reset(seed=seed)
+    return {
+        "seed": seed,
+        "holding_max": float(np.abs(holding).max()),
+        "left_max": float(left.max()),
+        "left_per_capacity": float((left / np.maximum(strongest, 1e-12)).max()),
+        "contacts": int(data.ncon),
+    }
+
+
 def search(env: gym.Env, seed: int, cap: int, method: str) -> dict:
     f = Objective(env, seed, cap)
     n = env.action_space.shape[0]
@@ -130,10 +163,24 @@ def main() -> None:
     parser.add_argument("--first", type=int, default=0, help="first k (seed 1_000_003 + k)")
     parser.add_argument("--evaluations", type=int, default=1400, help="episodes per goal, at most")
     parser.add_argument("--method", choices=["lbfgsb", "powell"], default="powell")
+    parser.add_argument("--static", action="store_true", help="static balance at each goal instead")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
 
     env = gym.make("cfpc_gym/MyoPose-v0", task=args.task)
+    if args.static:
+        print("| seed | largest holding torque (N m) | largest left unbalanced (N m) | per the strongest muscle there |")
+        print("|---|---|---|---|")
+        rows = [static_balance(env, HELD_OUT + k) for k in range(args.first, args.first + args.goals)]
+        for row in rows:
+            print(f"| {row['seed']} | {row['holding_max']:.2e} | {row['left_max']:.2e} | {row['left_per_capacity']:.2e} |")
+        share = np.array([row["left_per_capacity"] for row in rows])
+        print(
+            f"\nleft unbalanced, per the strongest muscle's torque: median {np.median(share):.2e}, "
+            f"max {share.max():.2e}; below 1e-3 on {int(np.sum(share < 1e-3))}/{len(rows)} goals"
+        )
+        env.close()
+        return
     threshold = env.unwrapped.pose_thd
     rows = []
     print(
