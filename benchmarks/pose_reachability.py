@@ -1,4 +1,4 @@
-"""How many of a MyoSuite pose task's goals the muscles can hold at all: the best constant excitation, per goal.
+"""How many of a MyoSuite pose task's goals the muscles can hold: the best constant excitation per goal.
 
     python benchmarks/pose_reachability.py [--task myoHandPoseRandom-v0] [--goals 10]
         [--evaluations 1400] [--method powell|lbfgsb] [--static] [--json runs/pose_reachability.json]
@@ -169,11 +169,12 @@ def main() -> None:
 
     env = gym.make("cfpc_gym/MyoPose-v0", task=args.task)
     if args.static:
-        print("| seed | largest holding torque (N m) | largest left unbalanced (N m) | per the strongest muscle there |")
+        print("| seed | largest holding torque (N m) | most left unbalanced (N m) | per strongest muscle |")
         print("|---|---|---|---|")
         rows = [static_balance(env, HELD_OUT + k) for k in range(args.first, args.first + args.goals)]
         for row in rows:
-            print(f"| {row['seed']} | {row['holding_max']:.2e} | {row['left_max']:.2e} | {row['left_per_capacity']:.2e} |")
+            values = (row["holding_max"], row["left_max"], row["left_per_capacity"])
+            print(f"| {row['seed']} | " + " | ".join(f"{v:.2e}" for v in values) + " |")
         share = np.array([row["left_per_capacity"] for row in rows])
         print(
             f"\nleft unbalanced, per the strongest muscle's torque: median {np.median(share):.2e}, "

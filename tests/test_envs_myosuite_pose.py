@@ -240,5 +240,7 @@ def test_the_linearisation_at_rest_sees_the_muscles():
 
 
 def test_an_allocation_that_is_not_one_of_the_two_is_refused_naming_it(made):
-    with pytest.raises(ValueError, match=r"^allocation must be one of \['least_squares', 'transpose'\], got 'pinv'$"):
+    with pytest.raises(
+        ValueError, match=r"^allocation must be one of \['least_squares', 'transpose'\], got 'pinv'$"
+    ):
         make_myo_pose(FINGER, allocation="pinv")
