@@ -12,6 +12,7 @@ from pathlib import Path
 from .config import DEFAULT_CONFIG, dump_config, load_config
 from .errors import CfpcError, CheckpointError, UsageError
 from .io import describe_os_error, make_output_dir
+from .threads import one_blas_thread
 
 EXIT_USAGE = 2
 
@@ -374,7 +375,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
         commands = {"run": _run, "envs": _envs, "render": _render, "bench": _bench, "sweep": _bench}
-        return commands[args.command](args)
+        with one_blas_thread():
+            return commands[args.command](args)
     except CfpcError as exc:
         print(f"error: {_one_line(str(exc))}", file=sys.stderr)
         return EXIT_USAGE

@@ -19,7 +19,7 @@ MAX_LINES = 400
 LAYERS = [
     ("cfpc_gym.controllers", "cfpc_gym.envs", "cfpc_gym.configs"),
     ("cfpc_gym.errors",),
-    ("cfpc_gym.io", "cfpc_gym.config"),
+    ("cfpc_gym.io", "cfpc_gym.config", "cfpc_gym.threads"),
     ("cfpc_gym.body",),
     ("cfpc_gym.agent", "cfpc_gym.rollout", "cfpc_gym.resources"),
     ("cfpc_gym.body_models",),

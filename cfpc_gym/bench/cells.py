@@ -23,6 +23,7 @@ import yaml
 from ..build import make_run_agent
 from ..config import ConfigError, MissingExtra, RunConfig, apply_override, load_config
 from ..experiment.runner import run_controller
+from ..threads import one_blas_thread
 from .baselines import Curve, require_sb3, train_rl
 from .config import ALGORITHMS, TRIAL_METHODS, BenchConfig, ProfileConfig, validate_bench
 from .methods import method_config, task_ilc
@@ -143,14 +144,15 @@ def task_config(cell: Cell) -> RunConfig:
 
 
 def run_cell(bench: BenchConfig, profile: str, cell: Cell) -> CellResult:
-    """Run one cell in this process (one torch thread: cells run side by side). A task whose
+    """Run one cell in this process (one torch and one BLAS thread: cells run side by side). A task whose
     optional extra is missing (MyoSuite) is skipped, with the install line as its note."""
     import torch
 
     torch.set_num_threads(1)
     result = CellResult(cell)
     try:
-        _learn(bench, bench.profiles[profile], result)
+        with one_blas_thread():  # a spawned worker: the command line's limit does not reach it
+            _learn(bench, bench.profiles[profile], result)
     except MissingExtra as exc:
         result.status, result.note = "skipped", str(exc)
     return result
