@@ -1,9 +1,10 @@
 """One BLAS thread for the command line and the bench's cells, unless the user chose a count.
 
 The controller's numpy path multiplies small matrices every control step (the eligibility trace:
-e.g. 50 x 50 by 50 x 1620 on MyoSuite's elbow with a 9 x 9 goal code). OpenBLAS splits such a
-product over every core, and on a loaded machine its threads wait on each other: a trial took 2.1x
-as long with the default threads as with one, two other processes busy on 2 cores (PERFORMANCE.md).
+on MyoSuite's elbow with a 9 x 9 goal code, the loop model's system times 20 bases x 81 codes =
+1620 columns). OpenBLAS splits such a product over every core, and on a loaded machine its threads
+wait on each other: a trial took 2.2-3.0x as long with BLAS on 2 threads as on one, two other
+processes busy on 2 cores (PERFORMANCE.md).
 Torch's own threads are set where it runs batches (``torch.set_num_threads``); this is numpy's.
 """
 
