@@ -139,12 +139,9 @@ def evaluate(config: RunConfig, agent: CFPCAgent) -> dict[str, float | int | Non
         ``episodes``, ``success`` (share of episodes, None where the env has no success rule),
         ``goal_error`` (episode-mean distance to the goal, None without a goal) and ``rmse``.
     """
-    records, episodes = [], 0
-    batches = -(-config.evaluation // config.envs)
-    seeds = held_out_seeds(config.seed, batches * config.envs)
-    while episodes < config.evaluation:
-        records.append(run_trial(agent, learn=False, seeds=seeds[episodes : episodes + config.envs]))
-        episodes += config.envs
+    starts = range(0, config.evaluation, config.envs)  # a batch of envs per trial
+    seeds = held_out_seeds(config.seed, len(starts) * config.envs)
+    records = [run_trial(agent, learn=False, seeds=seeds[k : k + config.envs]) for k in starts]
     kept = config.evaluation  # the last batch may run past it: only the first ``evaluation`` count
 
     def pooled(values: list[np.ndarray | None]) -> float | None:
